@@ -1,0 +1,1 @@
+//! The node CLI: install, uninstall, scan, events, agent.

@@ -1,0 +1,1 @@
+//! Registers the undertaker runtime in containerd's config, installs the binaries, and undoes both.
