@@ -1,0 +1,188 @@
+//! What we tell about a process, read from `/proc/<pid>`: enough for an operator to know what
+//! was killed or what could not be.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{is_vanished, CgroupError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The kernel's short name (at most 15 bytes), from `/proc/<pid>/stat`.
+    pub comm: String,
+    /// The arguments joined by spaces; empty for zombies and kernel threads.
+    pub cmdline: String,
+    /// The state letter of `/proc/<pid>/stat`: `R`, `S`, `D`, `Z`, `T`, ...
+    pub state: char,
+    /// Where the process sleeps in the kernel (`/proc/<pid>/wchan`); empty when running or
+    /// not available.
+    pub wchan: String,
+}
+
+impl ProcessInfo {
+    /// Reads a process's info. `Ok(None)` when the process no longer exists: in a cgroup that
+    /// is being killed that is the normal case, not an error.
+    pub fn read(proc_root: &Path, pid: i32) -> Result<Option<Self>, CgroupError> {
+        let dir = proc_root.join(pid.to_string());
+        let Some(stat) = read_stat(proc_root, pid)? else {
+            return Ok(None);
+        };
+        let Some(cmdline) = read_optional(pid, dir.join("cmdline"))? else {
+            return Ok(None);
+        };
+        // wchan is gated by ptrace access; without it the kernel shows "0" or refuses.
+        let wchan = match read_optional(pid, dir.join("wchan")) {
+            Ok(Some(w)) => w,
+            Ok(None) => return Ok(None),
+            Err(_) => String::new(),
+        };
+        Ok(Some(ProcessInfo {
+            pid,
+            ppid: stat.ppid,
+            comm: stat.comm,
+            cmdline: join_cmdline(&cmdline),
+            state: stat.state,
+            wchan: if wchan.trim() == "0" {
+                String::new()
+            } else {
+                wchan.trim().to_owned()
+            },
+        }))
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stat {
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+}
+
+pub(crate) fn read_stat(proc_root: &Path, pid: i32) -> Result<Option<Stat>, CgroupError> {
+    let path = proc_root.join(pid.to_string()).join("stat");
+    let Some(content) = read_optional(pid, path.clone())? else {
+        return Ok(None);
+    };
+    parse_stat(&content).map(Some).ok_or_else(|| CgroupError::ReadProcess {
+        pid,
+        path,
+        source: io::Error::new(io::ErrorKind::InvalidData, "malformed stat line"),
+    })
+}
+
+/// `pid (comm) state ppid ...`. The comm may hold spaces and parentheses (a process can name
+/// itself `a) S 1 (b`), so it runs from the first `(` to the *last* `)`.
+pub(crate) fn parse_stat(content: &str) -> Option<Stat> {
+    let open = content.find('(')?;
+    let close = content.rfind(')')?;
+    let comm = content.get(open + 1..close)?.to_owned();
+    let mut rest = content.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some(Stat { comm, state, ppid })
+}
+
+/// A zombie that is really dead. A thread-group leader that called `pthread_exit` also shows
+/// `Z` while its other threads still run; that process is alive.
+pub(crate) fn is_dead_zombie(proc_root: &Path, pid: i32, state: char) -> bool {
+    if state != 'Z' {
+        return false;
+    }
+    match std::fs::read_dir(proc_root.join(pid.to_string()).join("task")) {
+        Ok(tasks) => tasks.count() <= 1,
+        Err(_) => true,
+    }
+}
+
+fn join_cmdline(raw: &str) -> String {
+    raw.trim_end_matches('\0').replace('\0', " ")
+}
+
+/// A `/proc/<pid>/...` file, `None` when the process is gone.
+fn read_optional(pid: i32, path: PathBuf) -> Result<Option<String>, CgroupError> {
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(err) if is_vanished(&err) => Ok(None),
+        Err(source) => Err(CgroupError::ReadProcess { pid, path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comm_with_spaces_and_parentheses_is_read_whole() {
+        let stat = parse_stat("4242 (a) S 1 (b c)) T 17 4242 4242 0 -1 4194304").unwrap();
+        assert_eq!(
+            stat,
+            Stat {
+                comm: "a) S 1 (b c)".into(),
+                state: 'T',
+                ppid: 17
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_stat_lines_are_rejected() {
+        assert_eq!(parse_stat("4242 sleep S 1"), None);
+        assert_eq!(parse_stat("4242 (sleep)"), None);
+        assert_eq!(parse_stat("4242 (sleep) S notanumber"), None);
+    }
+
+    #[test]
+    fn reads_a_process_and_joins_its_arguments() {
+        let proc = tempfile::tempdir().unwrap();
+        let dir = proc.path().join("5000001");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("stat"), "5000001 (my prog) D 7 5000001 0 0").unwrap();
+        std::fs::write(dir.join("cmdline"), "sleep\0--\0100\0").unwrap();
+        std::fs::write(dir.join("wchan"), "fuse_wait_answer").unwrap();
+        let info = ProcessInfo::read(proc.path(), 5000001).unwrap().unwrap();
+        assert_eq!(
+            info,
+            ProcessInfo {
+                pid: 5000001,
+                ppid: 7,
+                comm: "my prog".into(),
+                cmdline: "sleep -- 100".into(),
+                state: 'D',
+                wchan: "fuse_wait_answer".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_running_process_has_an_empty_wchan() {
+        let proc = tempfile::tempdir().unwrap();
+        let dir = proc.path().join("5000002");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("stat"), "5000002 (yes) R 1 0").unwrap();
+        std::fs::write(dir.join("cmdline"), "yes\0").unwrap();
+        std::fs::write(dir.join("wchan"), "0").unwrap();
+        let info = ProcessInfo::read(proc.path(), 5000002).unwrap().unwrap();
+        assert_eq!(info.wchan, "");
+        assert_eq!(info.state, 'R');
+    }
+
+    #[test]
+    fn a_vanished_process_is_none_not_an_error() {
+        let proc = tempfile::tempdir().unwrap();
+        assert_eq!(ProcessInfo::read(proc.path(), 5000003).unwrap(), None);
+    }
+
+    #[test]
+    fn a_leader_zombie_with_live_threads_is_alive() {
+        let proc = tempfile::tempdir().unwrap();
+        let tasks = proc.path().join("5000004/task");
+        std::fs::create_dir_all(tasks.join("5000004")).unwrap();
+        assert!(is_dead_zombie(proc.path(), 5000004, 'Z'));
+        std::fs::create_dir_all(tasks.join("5000005")).unwrap();
+        assert!(!is_dead_zombie(proc.path(), 5000004, 'Z'));
+        assert!(!is_dead_zombie(proc.path(), 5000004, 'S'));
+    }
+}
