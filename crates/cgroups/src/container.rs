@@ -89,9 +89,7 @@ impl ContainerCgroup {
         let mut found = Vec::new();
         for pid in pids_recursive(&self.primary().dir)? {
             match ProcessInfo::read(&self.proc_root, pid)? {
-                Some(info) if !is_dead_zombie(&self.proc_root, pid, info.state) => {
-                    found.push(info)
-                }
+                Some(info) if !is_dead_zombie(&self.proc_root, pid, info.state) => found.push(info),
                 _ => {}
             }
         }
@@ -173,9 +171,18 @@ mod tests {
         let cgroup = ContainerCgroup::of_pid(&host.setup(), PID_BASE).unwrap();
         let unified = host.cgroup("unified", SYSTEMD_SCOPE);
         assert_eq!(cgroup.unified_dir(), Some(unified.as_path()));
-        assert_eq!(cgroup.v1_dir("freezer"), Some(host.cgroup("freezer", SYSTEMD_SCOPE).as_path()));
-        assert_eq!(cgroup.v1_dir("cpuacct"), Some(host.cgroup("cpu,cpuacct", SYSTEMD_SCOPE).as_path()));
-        assert_eq!(cgroup.v1_dir("name=systemd"), Some(host.cgroup("systemd", SYSTEMD_SCOPE).as_path()));
+        assert_eq!(
+            cgroup.v1_dir("freezer"),
+            Some(host.cgroup("freezer", SYSTEMD_SCOPE).as_path())
+        );
+        assert_eq!(
+            cgroup.v1_dir("cpuacct"),
+            Some(host.cgroup("cpu,cpuacct", SYSTEMD_SCOPE).as_path())
+        );
+        assert_eq!(
+            cgroup.v1_dir("name=systemd"),
+            Some(host.cgroup("systemd", SYSTEMD_SCOPE).as_path())
+        );
         assert_eq!(cgroup.v1_dir("memory"), None);
         assert_eq!(cgroup.placements().len(), 5);
         assert_eq!(cgroup.primary().dir, unified);
@@ -196,7 +203,10 @@ mod tests {
         let host = FakeHost::new(&[("cgroup2", "rw", "")]);
         host.process(PID_BASE, "init", 'S', "0::/kubepods/besteffort/pod1/abc\n");
         let cgroup = ContainerCgroup::of_pid(&host.setup(), PID_BASE).unwrap();
-        assert_eq!(cgroup.unified_dir(), Some(host.cgroup("", "/kubepods/besteffort/pod1/abc").as_path()));
+        assert_eq!(
+            cgroup.unified_dir(),
+            Some(host.cgroup("", "/kubepods/besteffort/pod1/abc").as_path())
+        );
         assert_eq!(cgroup.placements().len(), 1);
     }
 
@@ -205,7 +215,10 @@ mod tests {
         let host = FakeHost::new(HYBRID);
         host.process(PID_BASE, "init", 'S', &hybrid_membership("/"));
         let err = ContainerCgroup::of_pid(&host.setup(), PID_BASE).unwrap_err();
-        assert!(matches!(err, CgroupError::NoHierarchy { pid } if pid == PID_BASE), "{err}");
+        assert!(
+            matches!(err, CgroupError::NoHierarchy { pid } if pid == PID_BASE),
+            "{err}"
+        );
     }
 
     #[test]
@@ -221,18 +234,29 @@ mod tests {
     fn a_cgroup_that_holds_the_caller_is_never_used() {
         let host = FakeHost::new(HYBRID);
         // The runtime left the container in the caller's unified cgroup.
-        host.process(PID_BASE, "init", 'S', "6:freezer:/ctr\n0::/system.slice/containerd.service\n");
+        host.process(
+            PID_BASE,
+            "init",
+            'S',
+            "6:freezer:/ctr\n0::/system.slice/containerd.service\n",
+        );
         host.caller_in("6:freezer:/\n0::/system.slice/containerd.service/shim\n");
         let cgroup = ContainerCgroup::of_pid(&host.setup(), PID_BASE).unwrap();
         assert_eq!(cgroup.unified_dir(), None);
-        assert_eq!(cgroup.v1_dir("freezer"), Some(host.cgroup("freezer", "/ctr").as_path()));
+        assert_eq!(
+            cgroup.v1_dir("freezer"),
+            Some(host.cgroup("freezer", "/ctr").as_path())
+        );
     }
 
     #[test]
     fn a_missing_proc_entry_is_an_error_naming_the_pid() {
         let host = FakeHost::new(HYBRID);
         let err = ContainerCgroup::of_pid(&host.setup(), PID_BASE).unwrap_err();
-        assert!(matches!(err, CgroupError::ReadProcCgroup { pid, .. } if pid == PID_BASE), "{err}");
+        assert!(
+            matches!(err, CgroupError::ReadProcCgroup { pid, .. } if pid == PID_BASE),
+            "{err}"
+        );
     }
 
     #[test]
@@ -258,11 +282,17 @@ mod tests {
             .collect();
         assert_eq!(
             found,
-            vec![(PID_BASE, "init".into()), (PID_BASE + 1, "worker one".into())]
+            vec![
+                (PID_BASE, "init".into()),
+                (PID_BASE + 1, "worker one".into())
+            ]
         );
         assert!(!cgroup.is_empty().unwrap());
         host.exit(PID_BASE);
         host.exit(PID_BASE + 1);
-        assert!(cgroup.is_empty().unwrap(), "only a dead zombie and a gone pid are left");
+        assert!(
+            cgroup.is_empty().unwrap(),
+            "only a dead zombie and a gone pid are left"
+        );
     }
 }

@@ -59,5 +59,6 @@ pub enum CgroupError {
 /// ENOENT and ESRCH: the process or cgroup went away while we looked at it, which is normal
 /// for a cgroup that is being killed.
 pub(crate) fn is_vanished(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::NotFound || err.raw_os_error() == Some(nix::errno::Errno::ESRCH as i32)
+    err.kind() == io::ErrorKind::NotFound
+        || err.raw_os_error() == Some(nix::errno::Errno::ESRCH as i32)
 }

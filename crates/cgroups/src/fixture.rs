@@ -72,7 +72,11 @@ impl FakeHost {
     pub fn process(&self, pid: i32, comm: &str, state: char, cgroup: &str) {
         let dir = self.proc_root().join(pid.to_string());
         std::fs::create_dir_all(dir.join("task").join(pid.to_string())).unwrap();
-        std::fs::write(dir.join("stat"), format!("{pid} ({comm}) {state} 1 {pid} 0")).unwrap();
+        std::fs::write(
+            dir.join("stat"),
+            format!("{pid} ({comm}) {state} 1 {pid} 0"),
+        )
+        .unwrap();
         std::fs::write(dir.join("cmdline"), format!("{comm}\0--flag\0")).unwrap();
         std::fs::write(dir.join("wchan"), "0").unwrap();
         std::fs::write(dir.join("cgroup"), cgroup).unwrap();

@@ -66,11 +66,13 @@ pub(crate) fn read_stat(proc_root: &Path, pid: i32) -> Result<Option<Stat>, Cgro
     let Some(content) = read_optional(pid, path.clone())? else {
         return Ok(None);
     };
-    parse_stat(&content).map(Some).ok_or_else(|| CgroupError::ReadProcess {
-        pid,
-        path,
-        source: io::Error::new(io::ErrorKind::InvalidData, "malformed stat line"),
-    })
+    parse_stat(&content)
+        .map(Some)
+        .ok_or_else(|| CgroupError::ReadProcess {
+            pid,
+            path,
+            source: io::Error::new(io::ErrorKind::InvalidData, "malformed stat line"),
+        })
 }
 
 /// `pid (comm) state ppid ...`. The comm may hold spaces and parentheses (a process can name
@@ -140,7 +142,7 @@ mod tests {
         let dir = proc.path().join("5000001");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("stat"), "5000001 (my prog) D 7 5000001 0 0").unwrap();
-        std::fs::write(dir.join("cmdline"), "sleep\0--\0100\0").unwrap();
+        std::fs::write(dir.join("cmdline"), "sleep\0--\x00100\0").unwrap();
         std::fs::write(dir.join("wchan"), "fuse_wait_answer").unwrap();
         let info = ProcessInfo::read(proc.path(), 5000001).unwrap().unwrap();
         assert_eq!(

@@ -46,7 +46,8 @@ impl Setup {
 
     /// The same setup without the v1 hierarchy that carries `controller`.
     pub fn without_v1_controller(mut self, controller: &str) -> Self {
-        self.mounts.retain(|m| !m.hierarchy.has_controller(controller));
+        self.mounts
+            .retain(|m| !m.hierarchy.has_controller(controller));
         self
     }
 

@@ -118,7 +118,9 @@ mod tests {
     #[test]
     fn a_missing_cgroup_is_empty() {
         let root = tempfile::tempdir().unwrap();
-        assert!(pids_recursive(&root.path().join("gone")).unwrap().is_empty());
+        assert!(pids_recursive(&root.path().join("gone"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

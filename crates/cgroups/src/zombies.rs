@@ -11,7 +11,10 @@ use crate::process::{is_dead_zombie, read_stat, ProcessInfo};
 use crate::setup::Setup;
 
 /// Every zombie in `cgroup` or one of its sub-cgroups (compared in its primary hierarchy).
-pub fn zombies_in(setup: &Setup, cgroup: &ContainerCgroup) -> Result<Vec<ProcessInfo>, CgroupError> {
+pub fn zombies_in(
+    setup: &Setup,
+    cgroup: &ContainerCgroup,
+) -> Result<Vec<ProcessInfo>, CgroupError> {
     let proc_root = setup.proc_root();
     let primary = cgroup.primary();
     let entries = std::fs::read_dir(proc_root).map_err(|source| CgroupError::ScanProc {
@@ -24,7 +27,11 @@ pub fn zombies_in(setup: &Setup, cgroup: &ContainerCgroup) -> Result<Vec<Process
             path: proc_root.to_owned(),
             source,
         })?;
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         let Some(stat) = read_stat(proc_root, pid)? else {
@@ -50,4 +57,33 @@ pub fn zombies_in(setup: &Setup, cgroup: &ContainerCgroup) -> Result<Vec<Process
     }
     zombies.sort_by_key(|z| z.pid);
     Ok(zombies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::{FakeHost, HYBRID, PID_BASE};
+
+    #[test]
+    fn finds_zombies_of_the_cgroup_and_its_sub_cgroups_only() {
+        let host = FakeHost::new(HYBRID);
+        host.process(PID_BASE, "init", 'S', "6:freezer:/ctr\n0::/ctr\n");
+        host.process(PID_BASE + 1, "child", 'Z', "6:freezer:/ctr\n0::/ctr/sub\n");
+        host.process(PID_BASE + 2, "other", 'Z', "6:freezer:/ctr2\n0::/ctr2\n");
+        host.process(PID_BASE + 3, "prefix", 'Z', "6:freezer:/ctr-b\n0::/ctr-b\n");
+        host.process(PID_BASE + 4, "alive", 'S', "6:freezer:/ctr\n0::/ctr\n");
+        // A leader that called pthread_exit: Z, but its other thread runs.
+        host.process(PID_BASE + 5, "threads", 'Z', "6:freezer:/ctr\n0::/ctr\n");
+        let tasks = host
+            .proc_root()
+            .join(format!("{}/task/{}", PID_BASE + 5, PID_BASE + 6));
+        std::fs::create_dir_all(tasks).unwrap();
+        host.cgroup("unified", "/ctr");
+        let setup = host.setup();
+        let cgroup = ContainerCgroup::of_pid(&setup, PID_BASE).unwrap();
+        let zombies = zombies_in(&setup, &cgroup).unwrap();
+        let found: Vec<(i32, &str)> = zombies.iter().map(|z| (z.pid, z.comm.as_str())).collect();
+        assert_eq!(found, vec![(PID_BASE + 1, "child")]);
+        assert_eq!(zombies[0].state, 'Z');
+    }
 }
