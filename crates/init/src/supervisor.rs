@@ -1,0 +1,215 @@
+//! The init's loop while the workload runs: read signals from the signalfd, reap children on
+//! SIGCHLD, pass every other signal on.
+
+use undertaker_report::{MainExited, Mode, Reaped, Record, Scope, Status};
+
+use crate::drain::Drain;
+use crate::forward;
+use crate::out::Log;
+use crate::procfs::{self, Comm};
+use crate::report::Reporter;
+use crate::signals;
+use crate::sys::{self, Errno, Exit, Fd, Pid, SignalInfo};
+
+/// Signals read from the signalfd in one go.
+const SIGNAL_BATCH: usize = 32;
+
+pub struct Supervisor {
+    pub mode: Mode,
+    pub scope: Scope,
+    pub own_pid: Pid,
+    pub log: Log,
+    pub reporter: Reporter,
+    pub(crate) signals: Fd,
+    pub(crate) main_pid: Pid,
+    pub(crate) main_status: Option<Status>,
+    /// Set once the main process has exited and the leftovers are being terminated.
+    pub(crate) drain: Option<Drain>,
+}
+
+/// What one reaping pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Children {
+    /// Some children are still running.
+    Running,
+    /// No child at all is left.
+    None,
+}
+
+impl Supervisor {
+    /// Runs until the main process has exited; returns how it ended.
+    pub fn until_main_exits(&mut self) -> Status {
+        loop {
+            if let Some(status) = self.main_status {
+                return status;
+            }
+            let mut batch = [SignalInfo {
+                signal: 0,
+                code: 0,
+                pid: 0,
+            }; SIGNAL_BATCH];
+            let count = match sys::read_signals(&self.signals, &mut batch) {
+                Ok(count) => count,
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => 0,
+                Err(error) => {
+                    self.complain(b"cannot read signals: ", error);
+                    // Without signals we can still reap: poll for the main process slowly
+                    // rather than spin. This never happens with a working signalfd.
+                    let _ = sys::wait_readable(&self.signals, Some(100));
+                    0
+                }
+            };
+            self.handle_signals(&batch[..count]);
+        }
+    }
+
+    /// Forwards what is to be forwarded, then reaps if any SIGCHLD came.
+    pub(crate) fn handle_signals(&mut self, batch: &[SignalInfo]) {
+        let mut child_exited = false;
+        for info in batch {
+            if info.signal == libc::SIGCHLD {
+                child_exited = true;
+                // The sender named in a SIGCHLD is a child that changed state: waiting for it by
+                // pid is a hash lookup, where waiting for any child walks the whole child list.
+                if info.code == libc::CLD_EXITED
+                    || info.code == libc::CLD_KILLED
+                    || info.code == libc::CLD_DUMPED
+                {
+                    let _ = self.reap_one(info.pid);
+                }
+            } else if !signals::is_own_sigpipe(info, self.own_pid) {
+                self.forward(info.signal);
+            }
+        }
+        if child_exited {
+            // SIGCHLD does not queue: one pending SIGCHLD may stand for many exits.
+            self.reap_all();
+        }
+    }
+
+    fn forward(&mut self, signal: i32) {
+        if self.main_status.is_some() {
+            // The main process is gone and the leftovers are being drained: nothing to forward to.
+            return;
+        }
+        if let Some(mut message) = self.log.at(2) {
+            message
+                .text(b"forwarding signal ")
+                .number(i64::from(signal))
+                .send();
+        }
+        if let Err(error) =
+            forward::forward(signal, self.scope, self.mode, self.own_pid, self.main_pid)
+        {
+            if error != Errno::ESRCH {
+                self.complain(b"cannot forward a signal: ", error);
+            }
+        }
+    }
+
+    /// Reaps `pid` if it is a child that has exited; tells whether it did.
+    fn reap_one(&mut self, pid: Pid) -> bool {
+        let comm = self.comm_for_report(pid);
+        match sys::reap(pid) {
+            Ok(Some(exit)) => {
+                self.on_exit(exit, comm);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Reaps every child that has exited; tells whether any child is left.
+    pub(crate) fn reap_all(&mut self) -> Children {
+        loop {
+            let next = if self.wants_comm() {
+                // Peek first so that the zombie's comm can still be read, then reap it by pid.
+                match sys::peek_exited() {
+                    Ok(Some(pid)) => {
+                        if self.reap_one(pid) {
+                            continue;
+                        }
+                        // Peeked but not reapable (cannot happen for our own child): stop rather
+                        // than spin on it.
+                        return Children::Running;
+                    }
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
+                }
+            } else {
+                sys::reap(-1)
+            };
+            match next {
+                Ok(Some(exit)) => self.on_exit(exit, Comm::default()),
+                Ok(None) => return Children::Running,
+                Err(Errno::EINTR) => {}
+                Err(_) => return Children::None,
+            }
+        }
+    }
+
+    /// Whether reaped processes are named: only for the report and the log, since reading a comm
+    /// from /proc costs more than reaping.
+    fn wants_comm(&self) -> bool {
+        self.reporter.enabled() || self.log.verbosity >= 2
+    }
+
+    fn comm_for_report(&self, pid: Pid) -> Comm {
+        if !self.wants_comm() {
+            return Comm::default();
+        }
+        procfs::stat(pid).map(|stat| stat.comm).unwrap_or_default()
+    }
+
+    fn on_exit(&mut self, exit: Exit, comm: Comm) {
+        if exit.pid == self.main_pid && self.main_status.is_none() {
+            self.main_status = Some(exit.status);
+            if let Some(mut message) = self.log.at(1) {
+                message.text(b"main process ").number(i64::from(exit.pid));
+                describe_status(&mut message, exit.status);
+                message.send();
+            }
+            self.reporter.send(&Record::MainExited(MainExited {
+                pid: exit.pid,
+                status: exit.status,
+                code: exit.status.code(),
+            }));
+            return;
+        }
+        if self.drain.is_some() {
+            self.on_leftover_reaped(exit.pid, comm);
+            return;
+        }
+        if let Some(mut message) = self.log.at(2) {
+            message
+                .text(b"reaped ")
+                .number(i64::from(exit.pid))
+                .text(b" (")
+                .text(comm.as_bytes())
+                .text(b")");
+            describe_status(&mut message, exit.status);
+            message.send();
+        }
+        self.reporter.send(&Record::Reaped(Reaped {
+            pid: exit.pid,
+            status: exit.status,
+            comm: comm.as_bytes(),
+        }));
+    }
+
+    pub(crate) fn complain(&self, what: &[u8], error: Errno) {
+        crate::out::Message::new()
+            .text(what)
+            .text(error.describe())
+            .send();
+    }
+}
+
+pub(crate) fn describe_status(message: &mut crate::out::Message, status: Status) {
+    match status {
+        Status::Exited(code) => message.text(b" exited with ").number(i64::from(code)),
+        Status::Signaled(signal) => message
+            .text(b" was killed by signal ")
+            .number(i64::from(signal)),
+    };
+}
