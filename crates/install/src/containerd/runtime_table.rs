@@ -65,7 +65,10 @@ pub fn add(doc: &mut DocumentMut, schema: Schema, config_path: &str) -> Result<(
             )
         })?;
     }
-    table.insert(RUNTIME_NAME, Item::Table(build(config_path)));
+    let mut runtime = build(config_path);
+    // At the end of the file, where a reader finds it and nothing else moves.
+    runtime.set_position(Some(isize::MAX));
+    table.insert(RUNTIME_NAME, Item::Table(runtime));
     Ok(())
 }
 

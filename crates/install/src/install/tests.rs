@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::{
-    uninstall, ConfigRestore, HostRoot, Layout, Restart, UninstallOptions,
-    UninstallOutcome,
+    uninstall, ConfigRestore, HostRoot, Layout, Restart, UninstallOptions, UninstallOutcome,
 };
 
 const CONFIG: &str = "/etc/containerd/config.toml";

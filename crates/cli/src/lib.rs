@@ -1,1 +1,0 @@
-//! The node CLI: install, uninstall, scan, events, agent.
