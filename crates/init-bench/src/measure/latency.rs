@@ -1,0 +1,51 @@
+//! SIGTERM to the init until the workload has it: the workload blocks SIGTERM, takes it with
+//! sigwait and says the CLOCK_MONOTONIC time; we note the time just before kill().
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::time::{clock_gettime, ClockId};
+use serde::Serialize;
+
+use super::{own_exe, Init};
+use crate::sandbox::{Options, Sandbox};
+use crate::workload::command_line;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyResult {
+    pub runs: usize,
+    pub median_us: f64,
+    pub p99_us: f64,
+}
+
+fn now_ns() -> Result<i128> {
+    let now = clock_gettime(ClockId::CLOCK_MONOTONIC)?;
+    Ok(now.tv_sec() as i128 * 1_000_000_000 + now.tv_nsec() as i128)
+}
+
+pub fn measure(init: &Init, runs: usize) -> Result<LatencyResult> {
+    let workload = command_line(&own_exe()?, &["term-latency"]);
+    let mut sandbox = Sandbox::start(
+        &init.command(workload),
+        Options {
+            pid_namespace: true,
+            ..Options::default()
+        },
+    )?;
+    sandbox.expect_line(|line| line == "ready", "ready")?;
+    let init_pid = sandbox.command_pid()?;
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let sent = now_ns()?;
+        kill(init_pid, Signal::SIGTERM)?;
+        let line = sandbox.expect_line(|line| line.starts_with("term "), "term")?;
+        let received: i128 = line[5..].parse().context("term time")?;
+        samples.push((received - sent) as f64 / 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
+    Ok(LatencyResult {
+        runs,
+        median_us: at(0.5),
+        p99_us: at(0.99),
+    })
+}

@@ -1,0 +1,56 @@
+//! The benchmark's measurements, one module per row group. Each runs one init on one workload in
+//! a fresh PID namespace and returns numbers; nothing here asserts anything.
+
+pub mod idle;
+pub mod latency;
+pub mod reap;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::unistd::Pid;
+
+/// An init under test: a name for the table and the command line that runs a workload under it.
+#[derive(Debug, Clone)]
+pub struct Init {
+    pub name: String,
+    pub path: PathBuf,
+    /// Arguments between the init and the workload's command line.
+    pub args: Vec<String>,
+}
+
+impl Init {
+    /// The full command: the init, its arguments, then `workload`.
+    pub fn command(&self, workload: Vec<String>) -> Vec<String> {
+        let mut line = vec![self.path.to_string_lossy().into_owned()];
+        line.extend(self.args.iter().cloned());
+        line.extend(workload);
+        line
+    }
+}
+
+/// CPU time a process has used so far (`/proc/<pid>/schedstat`, nanoseconds on the CPU).
+pub fn cpu_ns(pid: Pid) -> Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))?;
+    text.split_whitespace().next().context("empty schedstat")?.parse().context("schedstat")
+}
+
+/// A `Name:   value kB` field of /proc/<pid>/status, as a number.
+pub fn status_field(pid: Pid, name: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+    line.split_whitespace().next().context("empty field")?.parse().context(name.to_owned())
+}
+
+/// The executable running the benchmark, to run workloads from.
+pub fn own_exe() -> Result<String> {
+    Ok(std::env::current_exe()?.to_string_lossy().into_owned())
+}
+
+/// The file size of a binary.
+pub fn size(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path)?.len())
+}

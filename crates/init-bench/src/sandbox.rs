@@ -1,0 +1,236 @@
+//! Runs an init and its workload, usually as PID 1 of a fresh PID namespace (`unshare --pid
+//! --fork --mount-proc --kill-child`, so that killing the `unshare` process tears the whole
+//! namespace down), with stdin, stdout and stderr piped and an optional report pipe.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// How long any wait on the sandbox may take before it is treated as a hang.
+pub const HANG: Duration = Duration::from_secs(120);
+
+#[derive(Default)]
+pub struct Options {
+    /// Run the command as PID 1 of a new PID namespace with its own /proc.
+    pub pid_namespace: bool,
+    /// Make a pipe whose write end the command inherits (its fd number is [`Sandbox::report_fd`]).
+    pub report_pipe: bool,
+    /// Put the command in this cgroup (a directory with `cgroup.procs`) before it starts.
+    pub cgroup: Option<PathBuf>,
+}
+
+pub struct Sandbox {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    report: Option<File>,
+    report_fd: Option<i32>,
+    status: Option<ExitStatus>,
+}
+
+impl Sandbox {
+    /// Starts `command` (program and arguments). With a report pipe, `{report_fd}` in the
+    /// arguments is replaced by the pipe's fd number.
+    pub fn start(command: &[String], options: Options) -> Result<Sandbox> {
+        let (report_read, report_write) = if options.report_pipe {
+            let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            // Only the write end goes to the child.
+            fcntl(&write, FcntlArg::F_SETFD(FdFlag::empty()))?;
+            (Some(read), Some(write))
+        } else {
+            (None, None)
+        };
+        let report_fd = report_write.as_ref().map(AsRawFd::as_raw_fd);
+        let mut line: Vec<String> = Vec::new();
+        if let Some(cgroup) = &options.cgroup {
+            let procs = cgroup.join("cgroup.procs");
+            line.extend(["/bin/sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
+            line.push(procs.to_string_lossy().into_owned());
+        }
+        if options.pid_namespace {
+            line.extend(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--"].map(String::from));
+        }
+        line.extend(command.iter().map(|arg| match report_fd {
+            Some(fd) => arg.replace("{report_fd}", &fd.to_string()),
+            None => arg.clone(),
+        }));
+        let mut child = Command::new(&line[0])
+            .args(&line[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawn {line:?}"))?;
+        drop(report_write);
+        let stdout = lines(child.stdout.take().context("stdout")?);
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut stderr_pipe = child.stderr.take().context("stderr")?;
+        let collected = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr_pipe.read(&mut buf) {
+                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Ok(Sandbox {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+            report: report_read.map(File::from),
+            report_fd,
+            status: None,
+        })
+    }
+
+    /// The pid of the process started (`unshare` in a PID namespace, else the command itself).
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// The pid (in our namespace) of the command itself: in a PID namespace, the child of
+    /// `unshare`.
+    pub fn command_pid(&self) -> Result<Pid> {
+        let deadline = Instant::now() + HANG;
+        loop {
+            if let Some(pid) = children_of(self.pid())?.into_iter().next() {
+                return Ok(pid);
+            }
+            if Instant::now() > deadline {
+                bail!("no child of {}", self.pid());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn report_fd(&self) -> Option<i32> {
+        self.report_fd
+    }
+
+    /// Takes the read end of the report pipe (to read it, or to close it).
+    pub fn take_report(&mut self) -> Option<File> {
+        self.report.take()
+    }
+
+    /// The next stdout line that `wanted` accepts (earlier lines are skipped).
+    pub fn expect_line(&mut self, wanted: impl Fn(&str) -> bool, what: &str) -> Result<String> {
+        let deadline = Instant::now() + HANG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return Ok(line),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => bail!("no line {what} in time; stderr:\n{}", self.stderr()),
+                Err(RecvTimeoutError::Disconnected) => bail!("stdout closed before {what}; stderr:\n{}", self.stderr()),
+            }
+        }
+    }
+
+    /// Every stdout line until stdout closes.
+    pub fn remaining_lines(&mut self) -> Vec<String> {
+        let mut all = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(HANG) {
+            all.push(line);
+        }
+        all
+    }
+
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("stdin closed")?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the started process to exit.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        let deadline = Instant::now() + HANG;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.status = Some(status);
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("still running after {HANG:?}; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            // In a namespace, --kill-child takes the namespace's PID 1 and so everything in it.
+            let _ = kill(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn lines(stdout: impl Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The children of `parent`, from the parent links in /proc.
+pub fn children_of(parent: Pid) -> Result<Vec<Pid>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if stat_field(pid, 1).ok().flatten().as_deref() == Some(&parent.as_raw().to_string()) {
+            found.push(Pid::from_raw(pid));
+        }
+    }
+    Ok(found)
+}
+
+/// Field `index` after the comm of /proc/<pid>/stat (0: state, 1: ppid, ...).
+pub fn stat_field(pid: i32, index: usize) -> Result<Option<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    Ok(after_comm.split_whitespace().nth(index).map(str::to_owned))
+}
+
+/// Reads a report pipe to its end.
+pub fn read_all(mut report: File) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    report.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+
+/// Whether `path` exists and is executable by someone.
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().map(|meta| meta.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}

@@ -1,0 +1,38 @@
+//! The few calls that nix offers only as `unsafe` (or not at all), as safe wrappers.
+#![allow(unsafe_code)]
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// `fork`. Callers are single-threaded workload processes; the child only runs simple code and
+/// leaves through [`exit_now`].
+pub fn fork() -> nix::Result<ForkResult> {
+    // SAFETY: the workload processes that call this have a single thread.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Sets `signal` to be ignored (inherited as ignored across exec).
+pub fn ignore(signal: Signal) -> nix::Result<()> {
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }.map(drop)
+}
+
+/// `_exit`: leaves a forked child without running the parent's exit handlers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the process exits.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments only.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
