@@ -14,7 +14,8 @@ pub fn host_network_sandbox_config(name: &str, uid: &str) -> api::PodSandboxConf
             namespace: "default".to_string(),
             attempt: 0,
         }),
-        hostname: name.to_string(),
+        // No hostname: the node's UTS namespace is shared along with its network, and runc
+        // refuses to set a hostname without a private one.
         labels: HashMap::new(),
         annotations: HashMap::new(),
         linux: Some(api::LinuxPodSandboxConfig {

@@ -1,1 +1,38 @@
-//! A private containerd for tests, demos and benchmarks: its config, busybox and pause images, and a CRI client.
+//! A private containerd for tests, demos and benchmarks.
+//!
+//! [`Testbed::start`] runs containerd with all its state in a temp directory (never
+//! `/run/containerd` or `/var/lib/containerd`), CRI configured with runtime handlers `runc`
+//! and `undertaker` (`io.containerd.undertaker.v2`, found on a PATH prefixed with the
+//! workspace's `target/debug`), the busybox and pause test images built from the host's
+//! static busybox and imported, and a CRI client. Pods built with [`Testbed::pod`] live
+//! below a per-testbed cgroup parent so [`Testbed::leftovers`] can prove nothing stayed
+//! behind. Dropping the testbed removes every pod, stops containerd, kills what is left of
+//! ours, unmounts, removes our cgroups and the directory.
+
+mod cleanup;
+mod config;
+mod container;
+mod cri_log;
+mod daemon;
+mod error;
+mod host;
+mod image_layout;
+mod images;
+mod layout;
+mod leftovers;
+mod pod;
+mod procfs;
+pub mod stream;
+mod testbed;
+
+pub use config::{RUNC_RUNTIME_TYPE, UNDERTAKER_RUNTIME_TYPE};
+pub use container::{Container, ContainerBuilder, ExecOutput};
+pub use cri_log::{parse_cri_log, read_cri_log, stream_lines, LogLine, LogStream};
+pub use error::{Result, TestbedError};
+pub use host::{ensure_host_packages, find_program, is_root};
+pub use images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
+pub use leftovers::{Leftovers, ProcessInfo};
+pub use pod::{PidMode, Pod, PodBuilder};
+pub use procfs::cgroup_hierarchies;
+pub use testbed::{default_bin_dir, CtrOutput, Testbed, TestbedOptions, CRI_NAMESPACE};
+pub use undertaker_cri::{api, CriClient};

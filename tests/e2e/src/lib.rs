@@ -1,1 +1,127 @@
-//! End-to-end tests against a real containerd through CRI.
+//! End-to-end tests against a real containerd through CRI: the support code shared by the
+//! scenarios in `tests/e2e/` (which handler, when to skip, the per-handler test macro).
+//!
+//! Every scenario runs once per runtime handler, each time in its own [`Testbed`]. Tests need
+//! root; without it they skip with a message, unless `CI=true`, where anything missing fails.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use undertaker_testbed::{Testbed, TestbedOptions, RUNC_RUNTIME_TYPE, UNDERTAKER_RUNTIME_TYPE};
+
+/// The runtime handler (CRI RuntimeClass handler) a scenario runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    Runc,
+    Undertaker,
+}
+
+impl Handler {
+    /// The CRI runtime handler name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Handler::Runc => "runc",
+            Handler::Undertaker => "undertaker",
+        }
+    }
+
+    /// The containerd runtime type (for `ctr run --runtime`).
+    pub fn runtime_type(self) -> &'static str {
+        match self {
+            Handler::Runc => RUNC_RUNTIME_TYPE,
+            Handler::Undertaker => UNDERTAKER_RUNTIME_TYPE,
+        }
+    }
+
+    /// Why this handler cannot run here, if it cannot.
+    fn missing(self, bin_dir: &Path) -> Option<String> {
+        if self != Handler::Undertaker {
+            return None;
+        }
+        ["containerd-shim-undertaker-v2", "undertaker-init"]
+            .iter()
+            .map(|name| bin_dir.join(name))
+            .find(|path| !path.is_file())
+            .map(|path| {
+                format!(
+                    "{} not built (cargo build -p undertaker-shim; scripts/build-init.sh; or set UNDERTAKER_BIN_DIR)",
+                    path.display()
+                )
+            })
+    }
+}
+
+/// How long everything of a removed pod may take to disappear.
+pub const LEFTOVER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Skips the test with `reason`, or fails it when running in CI (`CI=true`).
+fn skip(test: &str, reason: &str) {
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{test}: cannot run in CI: {reason}");
+    }
+    eprintln!("skipping {test}: {reason}");
+}
+
+/// Runs `scenario` under `handler` in a fresh testbed, then removes every pod and checks that
+/// nothing (shim, mount, cgroup, runc state, process) was left behind.
+pub async fn run_scenario<F, Fut>(test: &str, handler: Handler, scenario: F)
+where
+    F: FnOnce(std::sync::Arc<Testbed>, Handler) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if !undertaker_testbed::is_root() {
+        return skip(test, "needs root (runs containerd)");
+    }
+    let options = TestbedOptions::default();
+    if let Some(reason) = handler.missing(&options.bin_dir) {
+        return skip(test, &reason);
+    }
+    let testbed = match Testbed::start(options).await {
+        Ok(testbed) => std::sync::Arc::new(testbed),
+        Err(error) => panic!("{test}: cannot start the testbed: {error}"),
+    };
+    if let Err(error) = scenario(testbed.clone(), handler).await {
+        panic!("{test} under handler {}: {error:#}", handler.name());
+    }
+    if let Err(error) = testbed.remove_all_pods().await {
+        panic!("{test}: removing every pod after the scenario: {error}");
+    }
+    let leftovers = testbed.wait_for_no_leftovers(LEFTOVER_TIMEOUT).await;
+    assert!(
+        leftovers.is_empty(),
+        "{test} under handler {} left behind:\n{leftovers}",
+        handler.name()
+    );
+}
+
+/// Declares a test module `$scenario` with one test per handler (`$scenario::runc`,
+/// `$scenario::undertaker`), each running `async fn $scenario(Arc<Testbed>, Handler)`.
+#[macro_export]
+macro_rules! per_handler {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn runc() {
+                    $crate::run_scenario(
+                        concat!(stringify!($scenario), "::runc"),
+                        $crate::Handler::Runc,
+                        super::$scenario,
+                    )
+                    .await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn undertaker() {
+                    $crate::run_scenario(
+                        concat!(stringify!($scenario), "::undertaker"),
+                        $crate::Handler::Undertaker,
+                        super::$scenario,
+                    )
+                    .await;
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,135 @@
+//! The busybox and pause test images: built once per process (cached on disk, keyed by the
+//! busybox binary's content) and imported into a testbed's containerd with `ctr`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::error::{Result, TestbedError};
+use crate::host;
+use crate::image_layout::{busybox_rootfs_layer, image_layout_archive, sha256_digest, ImageSpec};
+
+/// The general-purpose test image: busybox, `Cmd ["sh"]`.
+pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:undertaker-test";
+/// The sandbox (pause) image: busybox sleeping forever.
+pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:undertaker-test";
+
+/// Bump when the image contents change without busybox changing.
+const IMAGE_FORMAT: &str = "v1";
+
+static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+
+/// The OCI layout tarball holding [`BUSYBOX_IMAGE`] and [`PAUSE_IMAGE`], building it on first use.
+pub fn test_images_archive() -> Result<PathBuf> {
+    if let Some(path) = ARCHIVE.get() {
+        return Ok(path.clone());
+    }
+    let path = build_cached_archive()?;
+    Ok(ARCHIVE.get_or_init(|| path).clone())
+}
+
+fn build_cached_archive() -> Result<PathBuf> {
+    let busybox_path = host::static_busybox()?;
+    let busybox = std::fs::read(&busybox_path).map_err(TestbedError::io("read", &busybox_path))?;
+    let key = sha256_digest(&busybox);
+    let key = &key["sha256:".len().."sha256:".len() + 16];
+    let dir = image_cache_dir().join(format!("{IMAGE_FORMAT}-{key}"));
+    let archive_path = dir.join("test-images.tar");
+    if archive_path.is_file() {
+        return Ok(archive_path);
+    }
+    std::fs::create_dir_all(&dir).map_err(TestbedError::io("create", &dir))?;
+    let image_error = |reason: String| TestbedError::Image {
+        image: BUSYBOX_IMAGE.to_string(),
+        reason,
+    };
+    let applets = busybox_applets(&busybox_path)?;
+    let layer =
+        busybox_rootfs_layer(&busybox, &applets).map_err(|error| image_error(error.to_string()))?;
+    let images = [
+        ImageSpec {
+            name: BUSYBOX_IMAGE,
+            entrypoint: &[],
+            cmd: &["sh"],
+        },
+        ImageSpec {
+            name: PAUSE_IMAGE,
+            entrypoint: &["/bin/sleep", "infinity"],
+            cmd: &[],
+        },
+    ];
+    let archive =
+        image_layout_archive(layer, &images).map_err(|error| image_error(error.to_string()))?;
+    // Several test processes may build at once: write aside, then rename into place.
+    let partial = dir.join(format!("test-images.tar.{}", std::process::id()));
+    std::fs::write(&partial, archive).map_err(TestbedError::io("write", &partial))?;
+    std::fs::rename(&partial, &archive_path)
+        .map_err(TestbedError::io("rename into place", &archive_path))?;
+    Ok(archive_path)
+}
+
+/// Every applet this busybox has, so tests may use any of them by name.
+fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
+    let output = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|source| TestbedError::Spawn {
+            program: busybox.display().to_string(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(TestbedError::Command {
+            command: format!("{} --list", busybox.display()),
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|applet| !applet.is_empty() && !applet.contains('/'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// `UNDERTAKER_IMAGE_CACHE`, else `<cargo target dir>/testbed-images` (found from the running
+/// binary's path), else the temp dir.
+fn image_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("UNDERTAKER_IMAGE_CACHE") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| target_dir_of(&exe))
+        .map(|target| target.join("testbed-images"))
+        .unwrap_or_else(|| std::env::temp_dir().join("undertaker-testbed-images"))
+}
+
+/// `<target>` for a binary at `<target>/<profile>/<name>` or `<target>/<profile>/deps/<name>`.
+fn target_dir_of(exe: &Path) -> Option<PathBuf> {
+    let mut dir = exe.parent()?;
+    if dir.file_name()? == "deps" {
+        dir = dir.parent()?;
+    }
+    let target = dir.parent()?;
+    target
+        .join("CACHEDIR.TAG")
+        .is_file()
+        .then(|| target.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_dir_is_found_from_test_and_bin_paths() {
+        let target = tempfile::tempdir().expect("temp dir");
+        std::fs::write(target.path().join("CACHEDIR.TAG"), "").expect("tag");
+        let deps = target.path().join("debug/deps/e2e-123");
+        let bin = target.path().join("debug/undertaker-demo");
+        assert_eq!(target_dir_of(&deps).as_deref(), Some(target.path()));
+        assert_eq!(target_dir_of(&bin).as_deref(), Some(target.path()));
+        assert_eq!(target_dir_of(Path::new("/usr/bin/true")), None);
+    }
+}

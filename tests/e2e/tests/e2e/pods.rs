@@ -1,0 +1,73 @@
+//! Pod sandbox lifecycle through CRI.
+
+use std::sync::Arc;
+
+use anyhow::ensure;
+use undertaker_e2e::{per_handler, Handler};
+use undertaker_testbed::{api, Testbed};
+
+per_handler!(sandbox_run_stop_remove);
+
+async fn sandbox_run_stop_remove(testbed: Arc<Testbed>, handler: Handler) -> anyhow::Result<()> {
+    let pod = testbed.pod("lifecycle", handler.name()).run().await?;
+
+    let status = pod.status().await?;
+    ensure!(
+        status.state == api::PodSandboxState::SandboxReady as i32,
+        "not ready: {status:?}"
+    );
+    ensure!(
+        status.runtime_handler == handler.name(),
+        "runs under {:?}",
+        status.runtime_handler
+    );
+    let listed = testbed
+        .cri()
+        .runtime()
+        .list_pod_sandbox(api::ListPodSandboxRequest { filter: None })
+        .await?
+        .into_inner()
+        .items;
+    ensure!(
+        listed.iter().any(|sandbox| sandbox.id == pod.id()),
+        "not listed: {listed:?}"
+    );
+    // While the pod runs, the leftover scan must see it: else an empty scan proves nothing.
+    let running = testbed.leftovers();
+    ensure!(
+        running.shims.len() == 1,
+        "one shim serves the pod: {running}"
+    );
+    ensure!(
+        !running.mounts.is_empty()
+            && !running.cgroups.is_empty()
+            && !running.processes.is_empty()
+            && !running.runc_state.is_empty(),
+        "the scan misses the running sandbox: {running}"
+    );
+
+    pod.stop().await?;
+    let status = pod.status().await?;
+    ensure!(
+        status.state == api::PodSandboxState::SandboxNotready as i32,
+        "still ready: {status:?}"
+    );
+
+    pod.remove().await?;
+    let error = pod
+        .status()
+        .await
+        .expect_err("a removed sandbox has no status");
+    ensure!(
+        error.to_string().contains("NotFound"),
+        "unexpected error: {error}"
+    );
+    let leftovers = testbed
+        .wait_for_no_leftovers(undertaker_e2e::LEFTOVER_TIMEOUT)
+        .await;
+    ensure!(
+        leftovers.is_empty(),
+        "left behind after removal:\n{leftovers}"
+    );
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Container stats and resource updates through CRI.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use undertaker_e2e::{per_handler, Handler};
+use undertaker_testbed::{api, Container, Testbed};
+
+per_handler!(
+    container_stats_report_memory,
+    update_resources_sets_the_memory_limit
+);
+
+const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
+
+async fn container_stats_report_memory(
+    testbed: Arc<Testbed>,
+    handler: Handler,
+) -> anyhow::Result<()> {
+    let pod = testbed.pod("stats", handler.name()).run().await?;
+    // Touch some memory so the working set is clearly not empty.
+    let container = pod
+        .container("busy")
+        .shell("dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>/dev/null; trap 'exit 0' TERM; sleep 3600 & wait")
+        .run()
+        .await?;
+    let started = Instant::now();
+    loop {
+        let stats = container.stats().await?;
+        let working_set = stats
+            .memory
+            .as_ref()
+            .and_then(|memory| memory.working_set_bytes.as_ref())
+            .map_or(0, |bytes| bytes.value);
+        let cpu = stats
+            .cpu
+            .as_ref()
+            .and_then(|cpu| cpu.usage_core_nano_seconds.as_ref())
+            .map_or(0, |nanos| nanos.value);
+        if working_set > 0 && cpu > 0 {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!("stats never showed memory and CPU use: {stats:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn update_resources_sets_the_memory_limit(
+    testbed: Arc<Testbed>,
+    handler: Handler,
+) -> anyhow::Result<()> {
+    const LIMIT: i64 = 64 * 1024 * 1024;
+    let pod = testbed.pod("update", handler.name()).run().await?;
+    let container = pod.container("idle").shell(IDLE).run().await?;
+    let before = memory_limit(&container).await?;
+    ensure!(before != LIMIT, "the limit is already {LIMIT}");
+
+    container
+        .update_resources(api::LinuxContainerResources {
+            memory_limit_in_bytes: LIMIT,
+            cpu_shares: 512,
+            ..Default::default()
+        })
+        .await?;
+    let after = memory_limit(&container).await?;
+    ensure!(
+        after == LIMIT,
+        "memory limit {after} after the update, expected {LIMIT}"
+    );
+    Ok(())
+}
+
+/// The memory limit of the container's cgroup, read on the host: v1 `memory.limit_in_bytes`,
+/// or v2 `memory.max` where memory is on the unified hierarchy.
+async fn memory_limit(container: &Container) -> anyhow::Result<i64> {
+    let pid = container.pid().await?;
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .context("read /proc/<pid>/cgroup")?;
+    // cgroup v1 (or hybrid): the memory controller's own hierarchy.
+    let v1_memory = cgroups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        controllers
+            .split(',')
+            .any(|controller| controller == "memory")
+            .then(|| format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"))
+    });
+    if let Some(file) = v1_memory {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {file}"))?;
+        return text
+            .trim()
+            .parse()
+            .with_context(|| format!("parse {file}: {text:?}"));
+    }
+    // cgroup v2 only: "max" means no limit.
+    if let Some(path) = cgroups.lines().find_map(|line| line.strip_prefix("0::")) {
+        let file = format!("/sys/fs/cgroup{path}/memory.max");
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {file}"))?;
+        return Ok(text.trim().parse().unwrap_or(i64::MAX));
+    }
+    bail!("no memory cgroup for pid {pid} in {cgroups:?}")
+}
