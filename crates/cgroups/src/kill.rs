@@ -131,7 +131,8 @@ pub(crate) fn kill_all(
         seen: BTreeMap::new(),
         signals,
     };
-    run.look()?;
+    // Read before any signal, so that the report knows what each killed process was.
+    let before = run.look()?;
     run.refuse_to_kill_caller()?;
     debug!(%method, dir = %run.dir.display(), processes = run.seen.len(), "killing cgroup");
     match method {
@@ -150,10 +151,8 @@ pub(crate) fn kill_all(
             },
             deadline,
         )?,
-        KillMethod::SignalLoop => {
-            let live = run.look()?;
-            run.sigkill(&live)?;
-        }
+        // Further passes are the wait's.
+        KillMethod::SignalLoop => run.sigkill(&before)?,
     }
     if method != KillMethod::FreezerV1 {
         thaw_paused(cgroup)?;
