@@ -1,0 +1,281 @@
+//! The cluster manifests (`runtime-class.yaml`, `install/kubernetes/*.yaml`) parse as the
+//! Kubernetes API types, lose no field on the way (a typo would), and say what the node
+//! installer and the RuntimeClass depend on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+use undertaker_install::{NODE_LABEL, RUNTIME_NAME};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every YAML document of a file, as `(kind, document)`.
+fn documents(path: &Path) -> Vec<(String, Value)> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|document| {
+            let value = Value::deserialize(document)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            let kind = value["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: a document without kind", path.display()));
+            (kind.to_string(), value)
+        })
+        .collect()
+}
+
+/// Parses a document as `T` and checks nothing was dropped: serializing `T` back gives the
+/// same document (the API types ignore unknown fields, so a misspelt one would vanish here).
+fn typed<T: DeserializeOwned + Serialize>(path: &Path, document: &Value) -> T {
+    let parsed: T = serde_yaml_ng::from_value(document.clone()).unwrap_or_else(|error| {
+        panic!(
+            "{}: not a valid {}: {error}",
+            path.display(),
+            std::any::type_name::<T>()
+        )
+    });
+    let round_trip = serde_yaml_ng::to_value(&parsed).unwrap();
+    assert_eq!(
+        &round_trip,
+        document,
+        "{}: some field is not part of the API type",
+        path.display()
+    );
+    parsed
+}
+
+/// All manifests, parsed, by kind.
+#[derive(Default)]
+struct Manifests {
+    runtime_classes: Vec<RuntimeClass>,
+    namespaces: Vec<Namespace>,
+    service_accounts: Vec<ServiceAccount>,
+    cluster_roles: Vec<ClusterRole>,
+    bindings: Vec<ClusterRoleBinding>,
+    daemon_sets: Vec<DaemonSet>,
+}
+
+fn manifests() -> Manifests {
+    let mut files = vec![repo_root().join("runtime-class.yaml")];
+    let kubernetes = repo_root().join("install/kubernetes");
+    let mut listed: Vec<PathBuf> = std::fs::read_dir(&kubernetes)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    listed.sort();
+    assert!(
+        !listed.is_empty(),
+        "no manifests in {}",
+        kubernetes.display()
+    );
+    files.extend(listed);
+
+    let mut all = Manifests::default();
+    for file in &files {
+        for (kind, document) in documents(file) {
+            match kind.as_str() {
+                "RuntimeClass" => all.runtime_classes.push(typed(file, &document)),
+                "Namespace" => all.namespaces.push(typed(file, &document)),
+                "ServiceAccount" => all.service_accounts.push(typed(file, &document)),
+                "ClusterRole" => all.cluster_roles.push(typed(file, &document)),
+                "ClusterRoleBinding" => all.bindings.push(typed(file, &document)),
+                "DaemonSet" => all.daemon_sets.push(typed(file, &document)),
+                other => panic!("{}: unexpected kind {other}", file.display()),
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn the_runtime_class_selects_our_handler_on_installed_nodes() {
+    let all = manifests();
+    let [class] = all.runtime_classes.as_slice() else {
+        panic!("exactly one RuntimeClass");
+    };
+    assert_eq!(class.metadata.name.as_deref(), Some(RUNTIME_NAME));
+    assert_eq!(class.handler, RUNTIME_NAME);
+    let selector = class
+        .scheduling
+        .as_ref()
+        .and_then(|scheduling| scheduling.node_selector.clone());
+    assert_eq!(
+        selector,
+        Some(BTreeMap::from([(
+            NODE_LABEL.to_string(),
+            "true".to_string()
+        )]))
+    );
+}
+
+#[test]
+fn the_daemon_set_installs_privileged_with_the_host_mounted() {
+    let all = manifests();
+    let [daemon_set] = all.daemon_sets.as_slice() else {
+        panic!("exactly one DaemonSet");
+    };
+    let pod = daemon_set
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        pod.host_pid,
+        Some(true),
+        "nsenter -t 1 needs the host's PID namespace"
+    );
+    let [container] = pod.containers.as_slice() else {
+        panic!("exactly one container");
+    };
+    let privileged = container
+        .security_context
+        .as_ref()
+        .and_then(|context| context.privileged);
+    assert_eq!(privileged, Some(true));
+
+    let host_volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|volume| {
+            volume
+                .host_path
+                .as_ref()
+                .is_some_and(|host_path| host_path.path == "/")
+        })
+        .expect("a hostPath volume of the host's root");
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|mount| mount.name == host_volume.name)
+        .expect("the host root is mounted");
+    assert_eq!(mount.mount_path, "/host");
+
+    let script = container
+        .args
+        .as_ref()
+        .and_then(|args| args.first())
+        .expect("the install script");
+    assert!(
+        script.contains(&format!("--host-root {}", mount.mount_path)),
+        "{script}"
+    );
+    assert!(
+        script.contains("undertaker install") && script.contains("undertaker uninstall"),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("\\\"{NODE_LABEL}\\\"")),
+        "the script labels {NODE_LABEL}: {script}"
+    );
+    let node_name = container
+        .env
+        .iter()
+        .flatten()
+        .find(|env| env.name == "NODE_NAME")
+        .expect("NODE_NAME");
+    let field = node_name
+        .value_from
+        .as_ref()
+        .and_then(|from| from.field_ref.as_ref())
+        .map(|field| field.field_path.as_str());
+    assert_eq!(field, Some("spec.nodeName"));
+
+    // The script is valid bash.
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+#[test]
+fn rbac_grants_the_service_account_what_installer_and_agent_need() {
+    let all = manifests();
+    let daemon_set = &all.daemon_sets[0];
+    let namespace = daemon_set
+        .metadata
+        .namespace
+        .clone()
+        .expect("the DaemonSet has a namespace");
+    assert!(all
+        .namespaces
+        .iter()
+        .any(|ns| ns.metadata.name.as_deref() == Some(namespace.as_str())));
+    let pod = daemon_set
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let account = pod.service_account_name.clone().expect("a service account");
+    assert!(all.service_accounts.iter().any(|sa| {
+        sa.metadata.name.as_deref() == Some(account.as_str())
+            && sa.metadata.namespace.as_deref() == Some(namespace.as_str())
+    }));
+
+    let binding = all
+        .bindings
+        .iter()
+        .find(|binding| {
+            binding.subjects.iter().flatten().any(|subject| {
+                subject.kind == "ServiceAccount"
+                    && subject.name == account
+                    && subject.namespace.as_deref() == Some(&namespace)
+            })
+        })
+        .expect("a binding for the service account");
+    let role = all
+        .cluster_roles
+        .iter()
+        .find(|role| {
+            binding.role_ref.kind == "ClusterRole"
+                && role.metadata.name.as_deref() == Some(&binding.role_ref.name)
+        })
+        .expect("the bound ClusterRole");
+    let allows = |group: &str, resource: &str, verb: &str| {
+        role.rules.iter().flatten().any(|rule| {
+            rule.api_groups.iter().flatten().any(|g| g == group)
+                && rule.resources.iter().flatten().any(|r| r == resource)
+                && rule.verbs.iter().any(|v| v == verb)
+        })
+    };
+    for (group, resource, verb) in [
+        ("", "nodes", "get"),
+        ("", "nodes", "patch"),
+        ("", "events", "create"),
+        ("", "events", "patch"),
+        ("events.k8s.io", "events", "create"),
+        ("", "pods", "get"),
+        ("", "pods", "list"),
+    ] {
+        assert!(
+            allows(group, resource, verb),
+            "{verb} {resource} in group {group:?}"
+        );
+    }
+}
