@@ -1,0 +1,233 @@
+//! One process of a container — its init or an exec — and its lifecycle:
+//! created → running → stopped → deleted.
+
+use std::{fmt, sync::Mutex};
+
+use containerd_shim_protos::{
+    api::{StateResponse, Status as TaskStatus},
+    protobuf::{well_known_types::timestamp::Timestamp, MessageField},
+};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::{
+    error::{Result, ShimError},
+    stdio::{ProcessIo, StdioSpec},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+    Deleted,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+            Status::Deleted => "deleted",
+        };
+        f.write_str(s)
+    }
+}
+
+/// How a process ended: its status (code, or 128+signal) and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub status: u32,
+    pub at: OffsetDateTime,
+}
+
+pub fn timestamp(at: OffsetDateTime) -> Timestamp {
+    Timestamp {
+        seconds: at.unix_timestamp(),
+        nanos: at.nanosecond() as i32,
+        ..Default::default()
+    }
+}
+
+struct State {
+    pid: i32,
+    status: Status,
+}
+
+pub struct Process {
+    pub container_id: String,
+    /// Empty for the container's init.
+    pub exec_id: String,
+    pub stdio: StdioSpec,
+    /// For an exec: the OCI process (JSON) containerd sent.
+    pub spec: Option<Vec<u8>>,
+    state: Mutex<State>,
+    exit: watch::Sender<Option<Exit>>,
+    pub io: tokio::sync::Mutex<Option<ProcessIo>>,
+}
+
+impl Process {
+    pub fn new(container_id: &str, exec_id: &str, stdio: StdioSpec, spec: Option<Vec<u8>>) -> Self {
+        Process {
+            container_id: container_id.to_string(),
+            exec_id: exec_id.to_string(),
+            stdio,
+            spec,
+            state: Mutex::new(State {
+                pid: 0,
+                status: Status::Created,
+            }),
+            exit: watch::channel(None).0,
+            io: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn is_init(&self) -> bool {
+        self.exec_id.is_empty()
+    }
+
+    /// "container c1" or "container c1 exec e1", for messages.
+    pub fn name(&self) -> String {
+        if self.is_init() {
+            format!("container {}", self.container_id)
+        } else {
+            format!("container {} exec {}", self.container_id, self.exec_id)
+        }
+    }
+
+    /// The id containerd's events use: the exec id, or the container id for init.
+    pub fn event_id(&self) -> &str {
+        if self.is_init() {
+            &self.container_id
+        } else {
+            &self.exec_id
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.state.lock().unwrap().pid
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.lock().unwrap().status
+    }
+
+    pub fn exit(&self) -> Option<Exit> {
+        *self.exit.borrow()
+    }
+
+    pub fn set_pid(&self, pid: i32) {
+        self.state.lock().unwrap().pid = pid;
+    }
+
+    /// Moves to `to`, if the current status is one of `from`.
+    pub fn transition(&self, from: &[Status], to: Status, op: &str) -> Result<()> {
+        let mut state = self.state.lock().unwrap();
+        if !from.contains(&state.status) {
+            return Err(ShimError::wrong_state(
+                format!("{}: {op}", self.name()),
+                format!("process is {}", state.status),
+            ));
+        }
+        state.status = to;
+        Ok(())
+    }
+
+    /// Records the exit; the first one wins. Returns false if it had exited already.
+    pub fn set_exited(&self, status: u32) -> bool {
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.status == Status::Stopped || state.status == Status::Deleted {
+                return false;
+            }
+            state.status = Status::Stopped;
+        }
+        self.exit.send_replace(Some(Exit {
+            status,
+            at: OffsetDateTime::now_utc(),
+        }));
+        true
+    }
+
+    pub fn set_deleted(&self) {
+        self.state.lock().unwrap().status = Status::Deleted;
+    }
+
+    /// Waits until the process has exited.
+    pub async fn wait(&self) -> Exit {
+        let mut rx = self.exit.subscribe();
+        let exit = rx.wait_for(Option::is_some).await.map(|e| *e);
+        match exit {
+            Ok(Some(exit)) => exit,
+            // The sender lives as long as self; unreachable in practice.
+            _ => Exit {
+                status: 255,
+                at: OffsetDateTime::now_utc(),
+            },
+        }
+    }
+
+    pub fn state_response(&self, bundle: &str) -> StateResponse {
+        let (pid, status) = {
+            let state = self.state.lock().unwrap();
+            (state.pid, state.status)
+        };
+        let exit = self.exit();
+        StateResponse {
+            id: self.event_id().to_string(),
+            bundle: bundle.to_string(),
+            pid: pid as u32,
+            status: match status {
+                Status::Created => TaskStatus::CREATED,
+                Status::Running => TaskStatus::RUNNING,
+                Status::Paused => TaskStatus::PAUSED,
+                Status::Stopped | Status::Deleted => TaskStatus::STOPPED,
+            }
+            .into(),
+            stdin: self.stdio.stdin.clone(),
+            stdout: self.stdio.stdout.clone(),
+            stderr: self.stdio.stderr.clone(),
+            terminal: self.stdio.terminal,
+            exit_status: exit.map_or(0, |e| e.status),
+            exited_at: exit
+                .map_or_else(MessageField::none, |e| MessageField::some(timestamp(e.at))),
+            exec_id: self.exec_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_check_the_current_status() {
+        let p = Process::new("c1", "", StdioSpec::default(), None);
+        p.transition(&[Status::Created], Status::Running, "start")
+            .unwrap();
+        let err = p
+            .transition(&[Status::Created], Status::Running, "start")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "container c1: start: process is running");
+    }
+
+    #[tokio::test]
+    async fn the_first_exit_wins_and_wakes_waiters() {
+        let p = std::sync::Arc::new(Process::new("c1", "e1", StdioSpec::default(), None));
+        let waiter = tokio::spawn({
+            let p = p.clone();
+            async move { p.wait().await.status }
+        });
+        assert!(p.set_exited(3));
+        assert!(!p.set_exited(9));
+        assert_eq!(waiter.await.unwrap(), 3);
+        assert_eq!(p.status(), Status::Stopped);
+        let state = p.state_response("/b");
+        assert_eq!((state.id.as_str(), state.exit_status), ("e1", 3));
+        assert!(state.exited_at.is_some());
+    }
+}

@@ -1,0 +1,578 @@
+//! A process's stdio as containerd hands it over: FIFO paths (CRI logs, ctr),
+//! `binary://` loggers, `file://` files, or a terminal.
+//!
+//! The container gets pipes (or a pty); the shim copies between them and the
+//! destinations, so containerd can go away and come back without the
+//! container ever blocking on or losing its output.
+
+use std::{
+    os::fd::OwnedFd,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use nix::unistd::{fchown, Gid, Uid};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::unix::pipe,
+    sync::watch,
+    task::JoinHandle,
+};
+
+use crate::{
+    console::{ConsoleSocket, Pty},
+    error::{Result, ShimError},
+    exits::ExitRouter,
+    runtime::ProcessStdio,
+    sys,
+};
+
+/// How long deleting a process waits for its output to be copied out.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+/// How long a `binary://` logger has to exit once its pipes are closed.
+const LOGGER_EXIT: Duration = Duration::from_secs(5);
+
+/// The stdio containerd asked for: paths or URIs, empty when not wanted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StdioSpec {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// Where one output stream goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Null,
+    Fifo(PathBuf),
+    File(PathBuf),
+    /// A logger binary and its arguments (from the URI's query).
+    Binary {
+        path: PathBuf,
+        args: Vec<String>,
+    },
+}
+
+impl Destination {
+    pub fn parse(uri: &str) -> Result<Self> {
+        if uri.is_empty() {
+            return Ok(Destination::Null);
+        }
+        let Some((scheme, rest)) = uri.split_once("://") else {
+            return Ok(Destination::Fifo(PathBuf::from(uri)));
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let path = percent_decode(path)
+            .map_err(|reason| ShimError::invalid(format!("stdio URI {uri:?}"), reason))?;
+        if !path.starts_with('/') {
+            return Err(ShimError::invalid(
+                format!("stdio URI {uri:?}"),
+                "the path must be absolute",
+            ));
+        }
+        match scheme {
+            "fifo" => Ok(Destination::Fifo(path.into())),
+            "file" => Ok(Destination::File(path.into())),
+            "binary" => {
+                let mut args = Vec::new();
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    let decode = |s: &str| {
+                        percent_decode(&s.replace('+', " ")).map_err(|reason| {
+                            ShimError::invalid(format!("stdio URI {uri:?}"), reason)
+                        })
+                    };
+                    args.push(decode(k)?);
+                    if !v.is_empty() {
+                        args.push(decode(v)?);
+                    }
+                }
+                Ok(Destination::Binary {
+                    path: path.into(),
+                    args,
+                })
+            }
+            other => Err(ShimError::invalid(
+                format!("stdio URI {uri:?}"),
+                format!("scheme {other:?} is not supported (fifo path, file://, binary://)"),
+            )),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("truncated %-escape")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad %-escape %{hex}"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8 after decoding".to_string())
+}
+
+/// Who the process's stdio belongs to, for the pipes' owner and loggers' environment.
+#[derive(Debug, Clone)]
+pub struct IoOwner {
+    pub container_id: String,
+    pub namespace: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Stdio prepared before the runtime creates the process.
+pub struct PreparedIo {
+    /// What the runtime passes to the process.
+    pub runtime_stdio: ProcessStdio,
+    /// Set when the process gets a terminal.
+    pub console: Option<ConsoleSocket>,
+    io: ProcessIo,
+    stdin_fifo: Option<PathBuf>,
+    stdout_dest: Destination,
+}
+
+/// The shim's side of a running process's stdio.
+#[derive(Default)]
+pub struct ProcessIo {
+    copies: Vec<JoinHandle<()>>,
+    stdin_close: Option<watch::Sender<bool>>,
+    stdin_task: Option<JoinHandle<()>>,
+    pty: Option<Pty>,
+    logger: Option<Logger>,
+}
+
+struct Logger {
+    pid: i32,
+    exit: tokio::sync::oneshot::Receiver<i32>,
+}
+
+impl PreparedIo {
+    pub async fn new(spec: &StdioSpec, owner: &IoOwner, exits: &ExitRouter) -> Result<Self> {
+        let stdout = Destination::parse(&spec.stdout)?;
+        let stderr = Destination::parse(&spec.stderr)?;
+        let stdin_fifo = (!spec.stdin.is_empty()).then(|| PathBuf::from(&spec.stdin));
+        let mut prepared = PreparedIo {
+            runtime_stdio: ProcessStdio::default(),
+            console: None,
+            io: ProcessIo::default(),
+            stdin_fifo,
+            stdout_dest: stdout.clone(),
+        };
+        if spec.terminal {
+            prepared.console = Some(ConsoleSocket::new()?);
+            return Ok(prepared);
+        }
+        if let Some(fifo) = prepared.stdin_fifo.clone() {
+            let (rd, wr) = owned_pipe(owner)?;
+            prepared.runtime_stdio.stdin = Some(rd);
+            let writer = pipe::Sender::from_owned_fd(wr)
+                .map_err(|e| ShimError::io("set up stdin pipe for", &fifo, e))?;
+            prepared.start_stdin(&fifo, writer)?;
+        }
+        if let (Destination::Binary { path, args }, _) = (&stdout, &stderr) {
+            let (out_rd, out_wr) = owned_pipe(owner)?;
+            let (err_rd, err_wr) = owned_pipe(owner)?;
+            prepared.io.logger =
+                Some(start_logger(path, args, owner, [out_rd, err_rd], exits).await?);
+            prepared.runtime_stdio.stdout = Some(out_wr);
+            prepared.runtime_stdio.stderr = Some(err_wr);
+            return Ok(prepared);
+        }
+        for (dest, is_stdout) in [(&stdout, true), (&stderr, false)] {
+            if *dest == Destination::Null {
+                continue;
+            }
+            let (rd, wr) = owned_pipe(owner)?;
+            let target = open_destination(dest).await?;
+            let from = pipe::Receiver::from_owned_fd(rd)
+                .map_err(|e| ShimError::io("set up output pipe", "(pipe)", e))?;
+            prepared
+                .io
+                .copies
+                .push(tokio::spawn(copy_output(from, target)));
+            if is_stdout {
+                prepared.runtime_stdio.stdout = Some(wr);
+            } else {
+                prepared.runtime_stdio.stderr = Some(wr);
+            }
+        }
+        Ok(prepared)
+    }
+
+    fn start_stdin<W: AsyncWrite + Send + Unpin + 'static>(
+        &mut self,
+        fifo: &Path,
+        to: W,
+    ) -> Result<()> {
+        // Opened read-write so the fifo never reports EOF while containerd
+        // reconnects; the copy ends when CloseIO asks for it.
+        let from = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(fifo)
+            .map_err(|e| ShimError::io("open stdin fifo", fifo, e))?;
+        let (tx, rx) = watch::channel(false);
+        self.io.stdin_close = Some(tx);
+        self.io.stdin_task = Some(tokio::spawn(copy_stdin(from, to, rx)));
+        Ok(())
+    }
+
+    /// The copies set up so far, to shut down when the runtime failed.
+    pub fn abandon(self) -> ProcessIo {
+        self.io
+    }
+
+    /// Finishes the set-up once the runtime has created the process: for a
+    /// terminal, takes the pty master and starts its copies.
+    pub async fn started(mut self) -> Result<ProcessIo> {
+        let Some(console) = self.console.take() else {
+            return Ok(self.io);
+        };
+        let pty = console.receive_master().await?;
+        if let Some(fifo) = self.stdin_fifo.clone() {
+            self.start_stdin(&fifo, pty.clone())?;
+        }
+        if self.stdout_dest != Destination::Null {
+            let target = open_destination(&self.stdout_dest).await?;
+            self.io
+                .copies
+                .push(tokio::spawn(copy_output(pty.clone(), target)));
+        }
+        self.io.pty = Some(pty);
+        Ok(self.io)
+    }
+}
+
+impl ProcessIo {
+    pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+        match &self.pty {
+            Some(pty) => pty.resize(width, height),
+            None => Err(ShimError::wrong_state(
+                "resize pty",
+                "the process has no terminal",
+            )),
+        }
+    }
+
+    /// CloseIO: delivers what containerd already wrote, then closes the process's stdin.
+    pub fn close_stdin(&self) {
+        if let Some(close) = &self.stdin_close {
+            let _ = close.send(true);
+        }
+    }
+
+    /// Waits (bounded) for the output to be copied out, then stops every copy
+    /// and the logger.
+    pub async fn shutdown(&mut self) {
+        let copies = std::mem::take(&mut self.copies);
+        let aborts: Vec<_> = copies.iter().map(|c| c.abort_handle()).collect();
+        if tokio::time::timeout(OUTPUT_DRAIN, futures_join_all(copies))
+            .await
+            .is_err()
+        {
+            tracing::warn!("output copies did not finish within {OUTPUT_DRAIN:?}; cancelling them");
+            aborts.iter().for_each(|a| a.abort());
+        }
+        self.close_stdin();
+        if let Some(task) = self.stdin_task.take() {
+            task.abort();
+        }
+        self.pty = None;
+        if let Some(logger) = self.logger.take() {
+            if tokio::time::timeout(LOGGER_EXIT, logger.exit)
+                .await
+                .is_err()
+            {
+                tracing::warn!(pid = logger.pid, "stdio logger did not exit; killing it");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(logger.pid),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+/// A pipe whose ends belong to the container's I/O user, so a non-root process
+/// can reopen `/proc/self/fd/1`.
+fn owned_pipe(owner: &IoOwner) -> Result<(OwnedFd, OwnedFd)> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ShimError::Os {
+        what: "create stdio pipe".into(),
+        source: e,
+    })?;
+    if owner.uid != 0 || owner.gid != 0 {
+        for fd in [&rd, &wr] {
+            fchown(
+                fd,
+                Some(Uid::from_raw(owner.uid)),
+                Some(Gid::from_raw(owner.gid)),
+            )
+            .map_err(|e| ShimError::Os {
+                what: format!("chown stdio pipe to {}:{}", owner.uid, owner.gid),
+                source: e,
+            })?;
+        }
+    }
+    Ok((rd, wr))
+}
+
+type BoxWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+async fn open_destination(dest: &Destination) -> Result<BoxWriter> {
+    match dest {
+        // Held read-write: opening never waits for containerd, and a write never
+        // fails with EPIPE while containerd restarts.
+        Destination::Fifo(path) => Ok(Box::new(
+            pipe::OpenOptions::new()
+                .read_write(true)
+                .open_sender(path)
+                .map_err(|e| ShimError::io("open output fifo", path, e))?,
+        )),
+        Destination::File(path) => {
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| ShimError::io("create log directory", parent, e))?;
+            }
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .await
+                .map_err(|e| ShimError::io("open log file", path, e))?;
+            Ok(Box::new(file))
+        }
+        Destination::Null | Destination::Binary { .. } => Ok(Box::new(tokio::io::sink())),
+    }
+}
+
+async fn copy_output<R: AsyncRead + Unpin>(mut from: R, mut to: BoxWriter) {
+    if let Err(e) = tokio::io::copy(&mut from, &mut to).await {
+        // A terminal hanging up reads as EIO: the normal end of a pty copy.
+        if e.raw_os_error() != Some(libc::EIO) {
+            tracing::warn!("copying process output failed: {e}");
+        }
+    }
+    let _ = to.flush().await;
+}
+
+async fn copy_stdin<W: AsyncWrite + Unpin>(
+    mut from: pipe::Receiver,
+    mut to: W,
+    mut close: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(n) => if to.write_all(&buf[..n]).await.is_err() { return },
+                Err(e) => { tracing::warn!("reading stdin fifo failed: {e}"); break }
+            },
+            _ = closed(&mut close) => {
+                // Deliver what is already in the fifo, then end.
+                while let Ok(n) = from.try_read(&mut buf) {
+                    if n == 0 || to.write_all(&buf[..n]).await.is_err() { break }
+                }
+                break;
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Resolves once CloseIO was asked for (or the process's io is gone).
+async fn closed(close: &mut watch::Receiver<bool>) {
+    loop {
+        if *close.borrow_and_update() {
+            return;
+        }
+        if close.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts a `binary://` logger the way containerd does: the process's stdout and
+/// stderr pipes as fds 3 and 4, a pipe it closes when ready as fd 5, and
+/// CONTAINER_ID / CONTAINER_NAMESPACE in its environment.
+async fn start_logger(
+    path: &Path,
+    args: &[String],
+    owner: &IoOwner,
+    outputs: [OwnedFd; 2],
+    exits: &ExitRouter,
+) -> Result<Logger> {
+    let (ready_rd, ready_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ShimError::Os {
+            what: "create logger ready pipe".into(),
+            source: e,
+        })?;
+    let mut cmd = std::process::Command::new(path);
+    cmd.args(args)
+        .env("CONTAINER_ID", &owner.container_id)
+        .env("CONTAINER_NAMESPACE", &owner.namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let [out, err] = outputs;
+    sys::inherit_fds(&mut cmd, &[out, err, ready_wr]).map_err(|e| ShimError::Os {
+        what: format!("pass pipes to logger {}", path.display()),
+        source: e,
+    })?;
+    let sub = exits.subscribe();
+    let child = cmd
+        .spawn()
+        .map_err(|e| ShimError::io("start logger", path, e))?;
+    drop(cmd);
+    let pid = child.id() as i32;
+    let exit = sub.claim(pid);
+    let mut ready = pipe::Receiver::from_owned_fd(ready_rd)
+        .map_err(|e| ShimError::io("wait for logger", path, e))?;
+    let mut byte = [0u8; 1];
+    // The logger signals readiness by closing fd 5 (EOF) or writing to it.
+    let waited = tokio::time::timeout(Duration::from_secs(10), ready.read(&mut byte)).await;
+    if !matches!(waited, Ok(Ok(_))) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        return Err(ShimError::Other(format!(
+            "logger {} did not become ready",
+            path.display()
+        )));
+    }
+    Ok(Logger { pid, exit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_are_fifos_and_empty_is_null() {
+        assert_eq!(Destination::parse("").unwrap(), Destination::Null);
+        assert_eq!(
+            Destination::parse("/run/containerd/fifo/1/c-stdout").unwrap(),
+            Destination::Fifo("/run/containerd/fifo/1/c-stdout".into())
+        );
+        assert_eq!(
+            Destination::parse("fifo:///tmp/x").unwrap(),
+            Destination::Fifo("/tmp/x".into())
+        );
+    }
+
+    #[test]
+    fn file_uris_are_decoded() {
+        assert_eq!(
+            Destination::parse("file:///var/log/my%20app.log").unwrap(),
+            Destination::File("/var/log/my app.log".into())
+        );
+    }
+
+    #[test]
+    fn binary_uris_carry_their_query_as_arguments() {
+        let d =
+            Destination::parse("binary:///usr/bin/logger?id=abc&level=debug+info&flag").unwrap();
+        assert_eq!(
+            d,
+            Destination::Binary {
+                path: "/usr/bin/logger".into(),
+                args: vec![
+                    "id".into(),
+                    "abc".into(),
+                    "level".into(),
+                    "debug info".into(),
+                    "flag".into()
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn bad_uris_are_errors_naming_the_uri() {
+        let err = Destination::parse("tcp://host:1").unwrap_err().to_string();
+        assert!(err.contains("tcp://host:1") && err.contains("tcp"), "{err}");
+        assert!(Destination::parse("file://relative").is_err());
+        assert!(Destination::parse("file:///bad%zz").is_err());
+    }
+
+    #[tokio::test]
+    async fn output_reaches_a_fifo_and_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let file = dir.path().join("logs/err.log");
+        let spec = StdioSpec {
+            stdout: fifo.display().to_string(),
+            stderr: format!("file://{}", file.display()),
+            ..Default::default()
+        };
+        let owner = IoOwner {
+            container_id: "c".into(),
+            namespace: "ns".into(),
+            uid: 0,
+            gid: 0,
+        };
+        let mut reader = pipe::OpenOptions::new().open_receiver(&fifo).unwrap();
+        let prepared = PreparedIo::new(&spec, &owner, &ExitRouter::default())
+            .await
+            .unwrap();
+        let stdio = prepared.runtime_stdio;
+        let mut io = prepared.io;
+        let mut out = std::fs::File::from(stdio.stdout.unwrap());
+        let mut err = std::fs::File::from(stdio.stderr.unwrap());
+        use std::io::Write;
+        out.write_all(b"to stdout").unwrap();
+        err.write_all(b"to stderr").unwrap();
+        drop((out, err));
+        let mut got = vec![0u8; 9];
+        reader.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"to stdout");
+        io.shutdown().await;
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "to stderr");
+    }
+
+    #[tokio::test]
+    async fn close_io_delivers_pending_stdin_then_eof() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("in");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let spec = StdioSpec {
+            stdin: fifo.display().to_string(),
+            ..Default::default()
+        };
+        let owner = IoOwner {
+            container_id: "c".into(),
+            namespace: "ns".into(),
+            uid: 0,
+            gid: 0,
+        };
+        let prepared = PreparedIo::new(&spec, &owner, &ExitRouter::default())
+            .await
+            .unwrap();
+        let stdin = prepared.runtime_stdio.stdin;
+        let io = prepared.io;
+        let mut writer = pipe::OpenOptions::new().open_sender(&fifo).unwrap();
+        writer.write_all(b"line\n").await.unwrap();
+        drop(writer);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        io.close_stdin();
+        let mut text = String::new();
+        let mut rd = pipe::Receiver::from_owned_fd(stdin.unwrap()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rd.read_to_string(&mut text))
+            .await
+            .expect("stdin must reach EOF after CloseIO")
+            .unwrap();
+        assert_eq!(text, "line\n");
+    }
+}
