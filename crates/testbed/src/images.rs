@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::build_dirs::current_profile_dir;
 use crate::error::{Result, TestbedError};
 use crate::host;
 use crate::image_layout::{busybox_rootfs_layer, image_layout_archive, sha256_digest, ImageSpec};
@@ -98,38 +99,7 @@ fn image_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("UNDERTAKER_IMAGE_CACHE") {
         return PathBuf::from(dir);
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| target_dir_of(&exe))
-        .map(|target| target.join("testbed-images"))
+    current_profile_dir()
+        .and_then(|profile| Some(profile.parent()?.join("testbed-images")))
         .unwrap_or_else(|| std::env::temp_dir().join("undertaker-testbed-images"))
-}
-
-/// `<target>` for a binary at `<target>/<profile>/<name>` or `<target>/<profile>/deps/<name>`.
-fn target_dir_of(exe: &Path) -> Option<PathBuf> {
-    let mut dir = exe.parent()?;
-    if dir.file_name()? == "deps" {
-        dir = dir.parent()?;
-    }
-    let target = dir.parent()?;
-    target
-        .join("CACHEDIR.TAG")
-        .is_file()
-        .then(|| target.to_path_buf())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn target_dir_is_found_from_test_and_bin_paths() {
-        let target = tempfile::tempdir().expect("temp dir");
-        std::fs::write(target.path().join("CACHEDIR.TAG"), "").expect("tag");
-        let deps = target.path().join("debug/deps/e2e-123");
-        let bin = target.path().join("debug/undertaker-demo");
-        assert_eq!(target_dir_of(&deps).as_deref(), Some(target.path()));
-        assert_eq!(target_dir_of(&bin).as_deref(), Some(target.path()));
-        assert_eq!(target_dir_of(Path::new("/usr/bin/true")), None);
-    }
 }

@@ -1,14 +1,19 @@
 //! A private containerd for tests, demos and benchmarks.
 //!
 //! [`Testbed::start`] runs containerd with all its state in a temp directory (never
-//! `/run/containerd` or `/var/lib/containerd`), CRI configured with runtime handlers `runc`
-//! and `undertaker` (`io.containerd.undertaker.v2`, found on a PATH prefixed with the
-//! workspace's `target/debug`), the busybox and pause test images built from the host's
-//! static busybox and imported, and a CRI client. Pods built with [`Testbed::pod`] live
-//! below a per-testbed cgroup parent so [`Testbed::leftovers`] can prove nothing stayed
-//! behind. Dropping the testbed removes every pod, stops containerd, kills what is left of
-//! ours, unmounts, removes our cgroups and the directory.
+//! `/run/containerd` or `/var/lib/containerd`); CRI configured with runtime handlers `runc`
+//! and `undertaker` (`io.containerd.undertaker.v2`, found on a PATH prefixed with
+//! [`default_bin_dir`]); the busybox and pause test images built from the host's static
+//! busybox and imported; and a CRI client. Pods built with [`Testbed::pod`] live below a
+//! per-testbed cgroup parent so [`Testbed::leftovers`] can prove nothing stayed behind.
+//! Dropping the testbed removes every pod, stops containerd, kills what is left of ours,
+//! unmounts, removes our cgroups and the directory.
+//!
+//! Environment: `UNDERTAKER_BIN_DIR` (shim and init directory), `UNDERTAKER_IMAGE_CACHE`
+//! (where the image tarball is cached), `UNDERTAKER_KEEP_TESTBED` (keep the directory, with
+//! containerd's config and log, after teardown).
 
+mod build_dirs;
 mod cleanup;
 mod config;
 mod container;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use undertaker_cri::{api, CriClient};
 
+use crate::build_dirs::current_profile_dir;
 use crate::config::{containerd_config, undertaker_runtime_options, ConfigInputs};
 use crate::daemon::{log_tail, Daemon};
 use crate::error::{Result, TestbedError};
@@ -26,7 +27,7 @@ static TESTBEDS: AtomicUsize = AtomicUsize::new(0);
 #[derive(Clone, Debug)]
 pub struct TestbedOptions {
     /// Prepended to containerd's PATH: where `containerd-shim-undertaker-v2` and
-    /// `undertaker-init` are. Default: `$UNDERTAKER_BIN_DIR`, else `<workspace>/target/debug`.
+    /// `undertaker-init` are. Default: [`default_bin_dir`].
     pub bin_dir: PathBuf,
     /// containerd snapshotter for CRI and imports.
     pub snapshotter: String,
@@ -53,12 +54,15 @@ impl Default for TestbedOptions {
 /// The containerd namespace CRI keeps its images and containers in.
 pub const CRI_NAMESPACE: &str = "k8s.io";
 
-/// `$UNDERTAKER_BIN_DIR`, else `<workspace>/target/debug` (where `cargo build` puts the shim).
+/// `$UNDERTAKER_BIN_DIR`, else the cargo profile directory of the running binary (where
+/// `cargo build` put the shim and `scripts/build-init.sh` the init), else
+/// `<workspace>/target/debug`.
 pub fn default_bin_dir() -> PathBuf {
-    match std::env::var_os("UNDERTAKER_BIN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug"),
+    if let Some(dir) = std::env::var_os("UNDERTAKER_BIN_DIR") {
+        return PathBuf::from(dir);
     }
+    current_profile_dir()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug"))
 }
 
 /// What a `ctr` run printed and how it ended.

@@ -34,6 +34,14 @@ impl Handler {
         }
     }
 
+    /// The shim binary containerd starts for this handler.
+    pub fn shim_binary(self) -> &'static str {
+        match self {
+            Handler::Runc => "containerd-shim-runc-v2",
+            Handler::Undertaker => "containerd-shim-undertaker-v2",
+        }
+    }
+
     /// Why this handler cannot run here, if it cannot.
     fn missing(self, bin_dir: &Path) -> Option<String> {
         if self != Handler::Undertaker {

@@ -39,6 +39,11 @@ async fn sandbox_run_stop_remove(testbed: Arc<Testbed>, handler: Handler) -> any
         "one shim serves the pod: {running}"
     );
     ensure!(
+        running.shims[0].cmdline.contains(handler.shim_binary()),
+        "the pod is not served by {}: {running}",
+        handler.shim_binary()
+    );
+    ensure!(
         !running.mounts.is_empty()
             && !running.cgroups.is_empty()
             && !running.processes.is_empty()
