@@ -45,19 +45,33 @@ fn main() -> Result<()> {
         inits.push(Init {
             name: (*name).into(),
             path: PathBuf::from(path),
-            args: if *name == "dumb-init" { vec![] } else { vec!["--".into()] },
+            args: if *name == "dumb-init" {
+                vec![]
+            } else {
+                vec!["--".into()]
+            },
         });
     }
-    inits.retain(|init| args.only.as_ref().is_none_or(|only| init.name.contains(only.as_str())));
+    inits.retain(|init| {
+        args.only
+            .as_ref()
+            .is_none_or(|only| init.name.contains(only.as_str()))
+    });
     let mut results = Vec::new();
     for init in &inits {
         eprintln!("measuring {} ...", init.name);
         results.push(InitResult {
             name: init.name.clone(),
             binary_bytes: measure::size(&init.path)?,
-            idle: (args.idle_seconds > 0).then(|| idle::measure(init, args.idle_seconds)).transpose()?,
-            reap: (args.orphans > 0).then(|| reap::measure(init, args.orphans)).transpose()?,
-            term_latency: (args.latency_runs > 0).then(|| latency::measure(init, args.latency_runs)).transpose()?,
+            idle: (args.idle_seconds > 0)
+                .then(|| idle::measure(init, args.idle_seconds))
+                .transpose()?,
+            reap: (args.orphans > 0)
+                .then(|| reap::measure(init, args.orphans))
+                .transpose()?,
+            term_latency: (args.latency_runs > 0)
+                .then(|| latency::measure(init, args.latency_runs))
+                .transpose()?,
         });
     }
     print!("{}", table(&results));

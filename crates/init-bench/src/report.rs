@@ -25,8 +25,14 @@ struct Row {
 }
 
 fn rows(results: &[InitResult]) -> Vec<Row> {
-    let orphans = results.iter().find_map(|r| r.reap.as_ref()).map_or(0, |reap| reap.orphans);
-    let seconds = results.iter().find_map(|r| r.idle.as_ref()).map_or(0, |idle| idle.seconds);
+    let orphans = results
+        .iter()
+        .find_map(|r| r.reap.as_ref())
+        .map_or(0, |reap| reap.orphans);
+    let seconds = results
+        .iter()
+        .find_map(|r| r.idle.as_ref())
+        .map_or(0, |idle| idle.seconds);
     vec![
         Row {
             label: "binary size (bytes)".into(),
@@ -46,7 +52,19 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
         },
         Row {
             label: format!("reap {orphans} orphans: init CPU (ms)"),
-            value: |r| r.reap.as_ref().map(|reap| format!("{:.1}", reap.init_cpu_ms)),
+            value: |r| {
+                r.reap
+                    .as_ref()
+                    .map(|reap| format!("{:.1}", reap.init_cpu_ms))
+            },
+        },
+        Row {
+            label: format!("reap {orphans} orphans: init wake-ups"),
+            value: |r| r.reap.as_ref().map(|reap| reap.init_wakeups.to_string()),
+        },
+        Row {
+            label: format!("reap {orphans} orphans: all exited at (ms)"),
+            value: |r| r.reap.as_ref().map(|reap| format!("{:.0}", reap.exited_ms)),
         },
         Row {
             label: "most zombies outstanding (sampled)".into(),
@@ -54,7 +72,11 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
         },
         Row {
             label: "SIGTERM to workload, median (µs)".into(),
-            value: |r| r.term_latency.as_ref().map(|l| format!("{:.1}", l.median_us)),
+            value: |r| {
+                r.term_latency
+                    .as_ref()
+                    .map(|l| format!("{:.1}", l.median_us))
+            },
         },
         Row {
             label: "SIGTERM to workload, p99 (µs)".into(),
@@ -78,7 +100,11 @@ pub fn table(results: &[InitResult]) -> String {
     for row in rows(results) {
         let _ = write!(out, "| {} |", row.label);
         for result in results {
-            let _ = write!(out, " {} |", (row.value)(result).unwrap_or_else(|| "-".into()));
+            let _ = write!(
+                out,
+                " {} |",
+                (row.value)(result).unwrap_or_else(|| "-".into())
+            );
         }
         out.push('\n');
     }

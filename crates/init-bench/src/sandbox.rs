@@ -55,11 +55,25 @@ impl Sandbox {
         let mut line: Vec<String> = Vec::new();
         if let Some(cgroup) = &options.cgroup {
             let procs = cgroup.join("cgroup.procs");
-            line.extend(["/bin/sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
+            line.extend([
+                "/bin/sh".into(),
+                "-c".into(),
+                r#"echo $$ > "$0" && exec "$@""#.into(),
+            ]);
             line.push(procs.to_string_lossy().into_owned());
         }
         if options.pid_namespace {
-            line.extend(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--"].map(String::from));
+            line.extend(
+                [
+                    "unshare",
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "--kill-child",
+                    "--",
+                ]
+                .map(String::from),
+            );
         }
         line.extend(command.iter().map(|arg| match report_fd {
             Some(fd) => arg.replace("{report_fd}", &fd.to_string()),
@@ -80,7 +94,10 @@ impl Sandbox {
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = stderr_pipe.read(&mut buf) {
-                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         Ok(Sandbox {
@@ -131,8 +148,12 @@ impl Sandbox {
             match self.stdout.recv_timeout(left) {
                 Ok(line) if wanted(&line) => return Ok(line),
                 Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => bail!("no line {what} in time; stderr:\n{}", self.stderr()),
-                Err(RecvTimeoutError::Disconnected) => bail!("stdout closed before {what}; stderr:\n{}", self.stderr()),
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("no line {what} in time; stderr:\n{}", self.stderr())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    bail!("stdout closed before {what}; stderr:\n{}", self.stderr())
+                }
             }
         }
     }
@@ -228,9 +249,10 @@ pub fn read_all(mut report: File) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-
 /// Whether `path` exists and is executable by someone.
 pub fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().map(|meta| meta.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    path.metadata()
+        .map(|meta| meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }

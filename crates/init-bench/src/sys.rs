@@ -1,11 +1,8 @@
 //! The few calls that nix offers only as `unsafe` (or not at all), as safe wrappers.
 #![allow(unsafe_code)]
 
-use std::os::fd::{FromRawFd, OwnedFd};
-
-use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, Signal};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::ForkResult;
 
 /// `fork`. Callers are single-threaded workload processes; the child only runs simple code and
 /// leaves through [`exit_now`].
@@ -24,15 +21,4 @@ pub fn ignore(signal: Signal) -> nix::Result<()> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions and does not return.
     unsafe { libc::_exit(code) }
-}
-
-/// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the process exits.
-pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
-    // SAFETY: integer arguments only.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

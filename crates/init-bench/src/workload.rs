@@ -157,7 +157,9 @@ fn processes_besides_us() -> Result<Vec<(i32, char)>> {
             continue;
         }
         if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
             found.push((pid, state.unwrap_or('?')));
         }
     }
@@ -174,7 +176,10 @@ fn term_latency() -> Result<i32> {
     loop {
         term.wait()?;
         let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
-        say(&format!("term {}", now.tv_sec() as i128 * 1_000_000_000 + now.tv_nsec() as i128));
+        say(&format!(
+            "term {}",
+            now.tv_sec() as i128 * 1_000_000_000 + now.tv_nsec() as i128
+        ));
     }
 }
 
@@ -254,7 +259,9 @@ fn with_signals(args: &[String]) -> Result<i32> {
         if list == "-" {
             return Ok(Vec::new());
         }
-        list.split(',').map(|n| Ok(Signal::try_from(n.parse::<i32>()?)?)).collect()
+        list.split(',')
+            .map(|n| Ok(Signal::try_from(n.parse::<i32>()?)?))
+            .collect()
     };
     let [block, ignore, separator, command @ ..] = args else {
         bail!("usage: with-signals BLOCK IGNORE -- command...");
@@ -300,7 +307,11 @@ fn show_state() -> Result<i32> {
     }
     for (name, value) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("UNDERTAKER_") {
-            say(&format!("env {}={}", name.to_string_lossy(), value.to_string_lossy()));
+            say(&format!(
+                "env {}={}",
+                name.to_string_lossy(),
+                value.to_string_lossy()
+            ));
         }
     }
     Ok(0)

@@ -12,8 +12,10 @@ mod drain;
 mod family;
 mod forward;
 mod out;
+mod pacer;
 pub mod procfs;
 mod report;
+mod sched;
 pub mod signals;
 mod spawn;
 mod supervisor;
@@ -125,10 +127,12 @@ fn start(args: &MainArgs, config: &Config) -> Result<Supervisor, i32> {
         scope: config.scope,
         drain_ms: config.drain_ms,
     }));
-    let main_pid = spawn::start(args, config.workload, inherited).map_err(|error| {
-        fail(b"cannot fork: ", error);
-        EXIT_INIT_FAILED
-    })?;
+    let inherited_sched = sched::shorten_slice();
+    let main_pid =
+        spawn::start(args, config.workload, inherited, inherited_sched).map_err(|error| {
+            fail(b"cannot fork: ", error);
+            EXIT_INIT_FAILED
+        })?;
     if let Some(mut message) = log.at(1) {
         message
             .text(b"started ")
@@ -148,5 +152,6 @@ fn start(args: &MainArgs, config: &Config) -> Result<Supervisor, i32> {
         main_pid,
         main_status: None,
         drain: None,
+        pacer: Default::default(),
     })
 }

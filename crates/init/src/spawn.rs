@@ -2,7 +2,7 @@
 
 use crate::out::Message;
 use crate::signals::{self, SigSet};
-use crate::sys::{self, Errno, Forked, MainArgs, Pid};
+use crate::sys::{self, Errno, Forked, MainArgs, Pid, SchedAttr};
 
 /// Exit code of a workload that was not found (as in shells).
 pub const EXIT_NOT_FOUND: i32 = 127;
@@ -12,9 +12,14 @@ pub const EXIT_CANNOT_RUN: i32 = 126;
 /// Forks and execs `args[first..]`. The child gets the inherited signal mask back, its own process
 /// group, and the terminal (if stdin is one), and inherits nothing of the init's own: the init's
 /// descriptors are all close-on-exec and it never changes a signal disposition.
-pub fn start(args: &MainArgs, first: usize, inherited: SigSet) -> Result<Pid, Errno> {
+pub fn start(
+    args: &MainArgs,
+    first: usize,
+    inherited: SigSet,
+    sched: Option<SchedAttr>,
+) -> Result<Pid, Errno> {
     match sys::fork()? {
-        Forked::Child => exec_child(args, first, inherited),
+        Forked::Child => exec_child(args, first, inherited, sched),
         Forked::Parent(pid) => {
             // Also done by the child; doing it here too means the group exists before we return,
             // whoever runs first, so a group-scoped signal can never miss it. EACCES once the child
@@ -25,7 +30,8 @@ pub fn start(args: &MainArgs, first: usize, inherited: SigSet) -> Result<Pid, Er
     }
 }
 
-fn exec_child(args: &MainArgs, first: usize, inherited: SigSet) -> ! {
+fn exec_child(args: &MainArgs, first: usize, inherited: SigSet, sched: Option<SchedAttr>) -> ! {
+    crate::sched::restore(sched);
     let _ = sys::setpgid_own_group(0);
     // With every signal still blocked, SIGTTOU cannot stop us for calling tcsetpgrp from what is
     // still a background group. No terminal (ENOTTY, ENXIO) is the usual case in containers.

@@ -6,6 +6,7 @@ use undertaker_report::{MainExited, Mode, Reaped, Record, Scope, Status};
 use crate::drain::Drain;
 use crate::forward;
 use crate::out::Log;
+use crate::pacer::SweepPacer;
 use crate::procfs::{self, Comm};
 use crate::report::Reporter;
 use crate::signals;
@@ -25,6 +26,7 @@ pub struct Supervisor {
     pub(crate) main_status: Option<Status>,
     /// Set once the main process has exited and the leftovers are being terminated.
     pub(crate) drain: Option<Drain>,
+    pub(crate) pacer: SweepPacer,
 }
 
 /// What one reaping pass found.
@@ -43,6 +45,21 @@ impl Supervisor {
             if let Some(status) = self.main_status {
                 return status;
             }
+            match self.pacer.wait_us(sys::monotonic_us()) {
+                Some(0) => {
+                    self.sweep();
+                    continue;
+                }
+                // Sleep until signals come or the sweep is due, whichever is first.
+                Some(wait_us) => {
+                    match sys::wait_readable(&self.signals, Some(wait_us.div_ceil(1000))) {
+                        Ok(true) => {}
+                        Ok(false) | Err(Errno::EINTR) => continue,
+                        Err(error) => self.complain(b"cannot wait for signals: ", error),
+                    }
+                }
+                None => {}
+            }
             let mut batch = [SignalInfo {
                 signal: 0,
                 code: 0,
@@ -53,9 +70,10 @@ impl Supervisor {
                 Err(Errno::EINTR) | Err(Errno::EAGAIN) => 0,
                 Err(error) => {
                     self.complain(b"cannot read signals: ", error);
-                    // Without signals we can still reap: poll for the main process slowly
-                    // rather than spin. This never happens with a working signalfd.
+                    // Without signals we can still reap: sweep now and then rather than spin.
+                    // This never happens with a working signalfd.
                     let _ = sys::wait_readable(&self.signals, Some(100));
+                    self.pacer.request();
                     0
                 }
             };
@@ -63,7 +81,15 @@ impl Supervisor {
         }
     }
 
-    /// Forwards what is to be forwarded, then reaps if any SIGCHLD came.
+    /// Reaps every child that has exited, and notes the cost for the pacer.
+    fn sweep(&mut self) {
+        let started = sys::monotonic_us();
+        let _ = self.reap_all();
+        self.pacer.swept(started, sys::monotonic_us());
+    }
+
+    /// Forwards what is to be forwarded; reaps the children that SIGCHLDs name, and the main
+    /// process, at once; leaves the rest to a sweep.
     pub(crate) fn handle_signals(&mut self, batch: &[SignalInfo]) {
         let mut child_exited = false;
         for info in batch {
@@ -82,8 +108,12 @@ impl Supervisor {
             }
         }
         if child_exited {
-            // SIGCHLD does not queue: one pending SIGCHLD may stand for many exits.
-            self.reap_all();
+            // SIGCHLD does not queue: this one may stand for many exits, the main process's
+            // among them, which must not wait for a sweep.
+            if self.main_status.is_none() {
+                let _ = self.reap_one(self.main_pid);
+            }
+            self.pacer.request();
         }
     }
 

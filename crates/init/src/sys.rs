@@ -251,6 +251,50 @@ pub fn take_terminal() -> Result<(), Errno> {
     check(unsafe { libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp()) }).map(drop)
 }
 
+/// The kernel's `struct sched_attr` (version 1, 56 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    /// For SCHED_OTHER since Linux 6.12: the requested time slice in ns (0: the default).
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+const SCHED_ATTR_SIZE: u32 = core::mem::size_of::<SchedAttr>() as u32;
+
+/// `sched_getattr(0)`: the calling thread's scheduling attributes.
+pub fn sched_getattr() -> Result<SchedAttr, Errno> {
+    let mut attr = SchedAttr::default();
+    // SAFETY: attr is valid for SCHED_ATTR_SIZE bytes, as the size argument says.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut attr as *mut SchedAttr,
+            SCHED_ATTR_SIZE,
+            0,
+        )
+    };
+    check(ret).map(|_| attr)
+}
+
+/// `sched_setattr(0, attr)`.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let mut attr = *attr;
+    attr.size = SCHED_ATTR_SIZE;
+    // SAFETY: attr is a valid sched_attr of the size it states.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    check(ret).map(drop)
+}
+
 /// Ends the process at once, without running anything else (for a forked child).
 pub fn exit_now(code: c_int) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
@@ -320,15 +364,20 @@ pub fn read_dir_entries(dir: &Fd, buf: &mut [u8]) -> Result<usize, Errno> {
     check(ret).map(|n| n as usize)
 }
 
-/// Milliseconds on the monotonic clock.
-pub fn monotonic_ms() -> u64 {
+/// Microseconds on the monotonic clock.
+pub fn monotonic_us() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
+}
+
+/// Milliseconds on the monotonic clock.
+pub fn monotonic_ms() -> u64 {
+    monotonic_us() / 1000
 }
 
 /// The arguments and environment the C runtime handed to `main`.

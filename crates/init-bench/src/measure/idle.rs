@@ -31,7 +31,8 @@ pub fn measure(init: &Init, seconds: u64) -> Result<IdleResult> {
     // Let start-up settle.
     std::thread::sleep(Duration::from_millis(500));
     let switches = || -> Result<u64> {
-        Ok(status_field(init_pid, "voluntary_ctxt_switches")? + status_field(init_pid, "nonvoluntary_ctxt_switches")?)
+        Ok(status_field(init_pid, "voluntary_ctxt_switches")?
+            + status_field(init_pid, "nonvoluntary_ctxt_switches")?)
     };
     let before = switches()?;
     std::thread::sleep(Duration::from_secs(seconds));

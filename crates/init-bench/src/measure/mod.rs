@@ -32,7 +32,11 @@ impl Init {
 /// CPU time a process has used so far (`/proc/<pid>/schedstat`, nanoseconds on the CPU).
 pub fn cpu_ns(pid: Pid) -> Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))?;
-    text.split_whitespace().next().context("empty schedstat")?.parse().context("schedstat")
+    text.split_whitespace()
+        .next()
+        .context("empty schedstat")?
+        .parse()
+        .context("schedstat")
 }
 
 /// A `Name:   value kB` field of /proc/<pid>/status, as a number.
@@ -42,7 +46,11 @@ pub fn status_field(pid: Pid, name: &str) -> Result<u64> {
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
         .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
-    line.split_whitespace().next().context("empty field")?.parse().context(name.to_owned())
+    line.split_whitespace()
+        .next()
+        .context("empty field")?
+        .parse()
+        .context(name.to_owned())
 }
 
 /// The executable running the benchmark, to run workloads from.
