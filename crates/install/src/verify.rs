@@ -23,6 +23,10 @@ pub enum VerifyError {
         #[source]
         last: CriError,
     },
+    #[error(
+        "containerd's CRI at {socket} answers but did not report RuntimeReady within {timeout:?}"
+    )]
+    RuntimeNotReady { socket: PathBuf, timeout: Duration },
     #[error("a pod sandbox with runtime handler `{RUNTIME_NAME}` failed: {0}")]
     Handler(#[source] CriError),
 }
@@ -34,10 +38,18 @@ pub async fn wait_ready(socket: &Path, timeout: Duration) -> Result<CriClient, V
         let attempt = async {
             let client = CriClient::connect(socket).await?;
             client.version().await?;
-            Ok::<_, CriError>(client)
+            let status = client.status().await?;
+            Ok::<_, CriError>((client, status))
         };
         match attempt.await {
-            Ok(client) => return Ok(client),
+            Ok((client, status)) if runtime_ready(&status) => return Ok(client),
+            Ok(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(VerifyError::RuntimeNotReady {
+                    socket: socket.to_path_buf(),
+                    timeout,
+                })
+            }
+            Ok(_) => tracing::debug!("containerd answers, but its runtime is not ready yet"),
             Err(last) if tokio::time::Instant::now() >= deadline => {
                 return Err(VerifyError::NotReady {
                     socket: socket.to_path_buf(),
@@ -49,6 +61,16 @@ pub async fn wait_ready(socket: &Path, timeout: Duration) -> Result<CriClient, V
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Whether CRI reports condition `RuntimeReady` (network readiness needs CNI; not our business).
+fn runtime_ready(status: &api::StatusResponse) -> bool {
+    status.status.as_ref().is_some_and(|status| {
+        status
+            .conditions
+            .iter()
+            .any(|condition| condition.r#type == "RuntimeReady" && condition.status)
+    })
 }
 
 /// Runs and removes a pod sandbox under our handler.

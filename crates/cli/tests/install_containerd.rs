@@ -1,0 +1,354 @@
+//! Root test: `undertaker install` and `uninstall` against a real containerd.
+//!
+//! A private containerd (undertaker-testbed) starts from a config without runtime
+//! `undertaker`. The `undertaker` binary then installs into a host root that is a bind mount of
+//! `/` (`--host-root`), restarting that containerd with `--restart-command`, and must:
+//! run a pod with handler `undertaker`; change nothing on a second install; and on uninstall
+//! give the config back byte for byte, after which handler `undertaker` is gone.
+//!
+//! The test runs in its own mount namespace with overlays on `/etc` and `/usr/local`, so what
+//! the install writes to the host's paths (and containerd then reads there) never reaches the
+//! real host, whatever happens.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use undertaker_install::{ContainerdConfig, HostRoot};
+use undertaker_testbed::{Testbed, TestbedOptions};
+
+const SHIM: &str = "containerd-shim-undertaker-v2";
+const INIT: &str = "undertaker-init";
+
+#[test]
+fn install_verify_reinstall_uninstall_against_a_real_containerd() {
+    let Some(bin_dir) = built_binaries() else {
+        return;
+    };
+    let private = PrivateHost::enter().expect("private mount namespace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let node = Node::start(&private, &bin_dir.join(SHIM), &bin_dir.join(INIT)).await;
+        let installed = node.cli(&["install", "--from", node.from.to_str().unwrap()]);
+        assert!(
+            installed.status.success(),
+            "install failed:\n{}\n{}",
+            text(&installed),
+            node.testbed.log_tail(40)
+        );
+        assert!(
+            text(&installed).contains("a pod sandbox ran with handler `undertaker`"),
+            "{}",
+            text(&installed)
+        );
+        let installed_config = std::fs::read(&node.config_path).unwrap();
+        assert_ne!(installed_config, node.original);
+
+        // A pod with a container runs under the handler, through CRI. (The install restarted
+        // containerd behind the testbed's back: restart it once more for a fresh CRI client.)
+        node.testbed
+            .restart_containerd()
+            .await
+            .expect("containerd answers after the install");
+        let pod = node
+            .testbed
+            .pod("after-install", "undertaker")
+            .run()
+            .await
+            .expect("a pod with handler undertaker");
+        let container = pod
+            .container("sleeper")
+            .shell("sleep 300")
+            .run()
+            .await
+            .expect("a container in it");
+        container.stop(Duration::from_secs(2)).await.unwrap();
+        pod.stop_and_remove().await.unwrap();
+
+        let again = node.cli(&["install", "--from", node.from.to_str().unwrap()]);
+        assert!(
+            again.status.success(),
+            "second install failed:\n{}",
+            text(&again)
+        );
+        assert!(
+            text(&again).contains("already installed; nothing changed"),
+            "{}",
+            text(&again)
+        );
+        assert_eq!(std::fs::read(&node.config_path).unwrap(), installed_config);
+
+        let removed = node.cli(&["uninstall"]);
+        assert!(
+            removed.status.success(),
+            "uninstall failed:\n{}\n{}",
+            text(&removed),
+            node.testbed.log_tail(40)
+        );
+        assert!(
+            text(&removed).contains("restored from the backup"),
+            "{}",
+            text(&removed)
+        );
+        node.assert_back_to_the_start(&private).await;
+    });
+}
+
+#[test]
+fn a_handler_that_does_not_run_a_pod_is_rolled_back() {
+    let Some(bin_dir) = built_binaries() else {
+        return;
+    };
+    let private = PrivateHost::enter().expect("private mount namespace");
+    let broken_shim = private.scratch.path().join("broken-shim");
+    std::fs::write(
+        &broken_shim,
+        "#!/bin/sh\necho 'this shim is broken on purpose' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &broken_shim,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let node = Node::start(&private, &broken_shim, &bin_dir.join(INIT)).await;
+        let failed = node.cli(&["install", "--from", node.from.to_str().unwrap()]);
+        eprintln!("the failed install said:\n{}", text(&failed));
+        assert_eq!(
+            failed.status.code(),
+            Some(3),
+            "rolled back:\n{}",
+            text(&failed)
+        );
+        assert!(
+            text(&failed).contains("RunPodSandbox"),
+            "says why:\n{}",
+            text(&failed)
+        );
+        assert!(
+            text(&failed).contains("Everything was put back"),
+            "{}",
+            text(&failed)
+        );
+        node.assert_back_to_the_start(&private).await;
+    });
+}
+
+/// The directory with the shim and init to install, or `None` (test skipped) when they are not
+/// built or this is not root. In CI a missing binary is a failure.
+fn built_binaries() -> Option<PathBuf> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: installing into containerd needs root");
+        return None;
+    }
+    let bin_dir = undertaker_testbed::default_bin_dir();
+    let missing: Vec<PathBuf> = [SHIM, INIT]
+        .iter()
+        .map(|name| bin_dir.join(name))
+        .filter(|path| !path.exists())
+        .collect();
+    if missing.is_empty() {
+        return Some(bin_dir);
+    }
+    let message =
+        format!("{missing:?} not built (cargo build -p undertaker-shim; scripts/build-init.sh), or set UNDERTAKER_BIN_DIR");
+    assert!(std::env::var_os("CI").is_none(), "{message}");
+    eprintln!("skipping: {message}");
+    None
+}
+
+/// A private containerd whose config does not register `undertaker`, and the binaries to
+/// install laid out as install.sh would.
+struct Node {
+    testbed: Testbed,
+    config_path: PathBuf,
+    original: Vec<u8>,
+    from: PathBuf,
+    host_root: PathBuf,
+    restart: String,
+}
+
+impl Node {
+    async fn start(private: &PrivateHost, shim: &Path, init: &Path) -> Node {
+        // No shim on the testbed's own PATH: containerd must find the installed one (in
+        // /usr/local/bin, which is on the PATH of any containerd).
+        let empty = private.scratch.path().join("no-binaries");
+        std::fs::create_dir_all(&empty).unwrap();
+        let options = TestbedOptions {
+            bin_dir: empty,
+            ..TestbedOptions::default()
+        };
+        let testbed = Testbed::start(options).await.expect("testbed");
+        let config_path = testbed.dir().join("containerd.toml");
+
+        // Start from a config without runtime `undertaker` (the testbed registers it itself).
+        let registered = std::fs::read_to_string(&config_path).expect("the testbed's config");
+        let without = ContainerdConfig::parse(&config_path, &config_path, Some(registered))
+            .unwrap()
+            .unregister()
+            .expect("the testbed config registers undertaker");
+        std::fs::write(&config_path, &without).unwrap();
+        testbed
+            .restart_containerd()
+            .await
+            .expect("containerd on the config without undertaker");
+        assert_handler_missing(&testbed).await;
+
+        let from = private.scratch.path().join("from");
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_undertaker"), from.join("undertaker")).unwrap();
+        std::fs::copy(shim, from.join(SHIM)).unwrap();
+        std::fs::copy(init, from.join(INIT)).unwrap();
+        let restart = format!(
+            "old=$(cat '{pid}'); kill -TERM \"$old\"; while kill -0 \"$old\" 2>/dev/null; do sleep 0.05; done",
+            pid = testbed.dir().join("containerd.pid").display()
+        );
+        Node {
+            original: std::fs::read(&config_path).unwrap(),
+            config_path,
+            testbed,
+            from,
+            host_root: private.host_root.clone(),
+            restart,
+        }
+    }
+
+    /// Runs the `undertaker` binary against this node.
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_undertaker"))
+            .args(args)
+            .arg("--host-root")
+            .arg(&self.host_root)
+            .arg("--containerd-config")
+            .arg(&self.config_path)
+            .arg("--containerd-address")
+            .arg(self.testbed.socket())
+            .args(["--restart-command", &self.restart, "--timeout", "60s"])
+            .output()
+            .expect("run undertaker")
+    }
+
+    /// The config is byte for byte what it was, no file of ours is left, and containerd has no
+    /// handler `undertaker`.
+    async fn assert_back_to_the_start(&self, private: &PrivateHost) {
+        assert_eq!(
+            std::fs::read(&self.config_path).unwrap(),
+            self.original,
+            "the config is byte-for-byte the original"
+        );
+        for gone in [
+            "/etc/undertaker",
+            "/usr/local/lib/undertaker",
+            "/usr/local/bin/undertaker",
+            "/usr/local/bin/containerd-shim-undertaker-v2",
+        ] {
+            assert!(
+                !HostRoot::new(&private.host_root).path(gone).exists(),
+                "{gone} is left behind"
+            );
+        }
+        self.testbed
+            .restart_containerd()
+            .await
+            .expect("containerd answers");
+        assert_handler_missing(&self.testbed).await;
+    }
+}
+
+/// RunPodSandbox with handler `undertaker` fails.
+async fn assert_handler_missing(testbed: &Testbed) {
+    let error = testbed
+        .pod("no-handler", "undertaker")
+        .run()
+        .await
+        .expect_err("handler undertaker is not configured");
+    assert!(error.to_string().contains("undertaker"), "{error}");
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// This thread's private view of the host: `/etc` and `/usr/local` overlaid with scratch
+/// directories, and `/` bind-mounted at `host_root`. Dropping it unmounts all three.
+struct PrivateHost {
+    scratch: tempfile::TempDir,
+    host_root: PathBuf,
+    mounted: Vec<PathBuf>,
+}
+
+impl PrivateHost {
+    fn enter() -> nix::Result<PrivateHost> {
+        let scratch = tempfile::Builder::new()
+            .prefix("undertaker-install-test-")
+            .tempdir()
+            .unwrap();
+        unshare(CloneFlags::CLONE_NEWNS)?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        let mut private = PrivateHost {
+            host_root: scratch.path().join("host"),
+            scratch,
+            mounted: Vec::new(),
+        };
+        for dir in ["/etc", "/usr/local"] {
+            let name = dir.trim_start_matches('/').replace('/', "-");
+            let upper = private.scratch.path().join(format!("{name}-upper"));
+            let work = private.scratch.path().join(format!("{name}-work"));
+            std::fs::create_dir_all(&upper).unwrap();
+            std::fs::create_dir_all(&work).unwrap();
+            let options = format!(
+                "lowerdir={dir},upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            );
+            mount(
+                Some("overlay"),
+                dir,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(options.as_str()),
+            )?;
+            private.mounted.push(PathBuf::from(dir));
+        }
+        std::fs::create_dir_all(&private.host_root).unwrap();
+        mount(
+            Some("/"),
+            &private.host_root,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )?;
+        private.mounted.push(private.host_root.clone());
+        Ok(private)
+    }
+}
+
+impl Drop for PrivateHost {
+    fn drop(&mut self) {
+        for dir in self.mounted.iter().rev() {
+            if let Err(error) = umount2(dir, MntFlags::MNT_DETACH) {
+                eprintln!("cannot unmount {}: {error}", dir.display());
+            }
+        }
+    }
+}
