@@ -8,37 +8,50 @@ use undertaker_e2e::{per_handler, Handler};
 use undertaker_testbed::{api, Container, Testbed};
 
 per_handler!(
-    container_stats_report_memory,
+    container_stats_report_cpu_and_memory,
     update_resources_sets_the_memory_limit
 );
 
 const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
-async fn container_stats_report_memory(
+/// What kubelet reads from ContainerStats: CPU time, and memory working set, RSS and the
+/// bytes available below the limit (CRI computes `limit - working set`).
+async fn container_stats_report_cpu_and_memory(
     testbed: Arc<Testbed>,
     handler: Handler,
 ) -> anyhow::Result<()> {
+    const LIMIT: u64 = 256 * 1024 * 1024;
     let pod = testbed.pod("stats", handler.name()).run().await?;
-    // Touch some memory so the working set is clearly not empty.
+    // Use some CPU and memory, so none of the numbers may be zero.
     let container = pod
         .container("busy")
         .shell("dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>/dev/null; trap 'exit 0' TERM; sleep 3600 & wait")
+        .resources(api::LinuxContainerResources {
+            memory_limit_in_bytes: LIMIT as i64,
+            ..Default::default()
+        })
         .run()
         .await?;
+    let value = |value: Option<&api::UInt64Value>| value.map_or(0, |value| value.value);
     let started = Instant::now();
     loop {
         let stats = container.stats().await?;
-        let working_set = stats
-            .memory
-            .as_ref()
-            .and_then(|memory| memory.working_set_bytes.as_ref())
-            .map_or(0, |bytes| bytes.value);
-        let cpu = stats
-            .cpu
-            .as_ref()
-            .and_then(|cpu| cpu.usage_core_nano_seconds.as_ref())
-            .map_or(0, |nanos| nanos.value);
+        let memory = stats.memory.unwrap_or_default();
+        let working_set = value(memory.working_set_bytes.as_ref());
+        let cpu = value(
+            stats
+                .cpu
+                .as_ref()
+                .and_then(|cpu| cpu.usage_core_nano_seconds.as_ref()),
+        );
         if working_set > 0 && cpu > 0 {
+            let rss = value(memory.rss_bytes.as_ref());
+            let available = value(memory.available_bytes.as_ref());
+            ensure!(rss > 0, "no RSS in {stats:?}");
+            ensure!(
+                available.checked_add(working_set) == Some(LIMIT),
+                "available {available} + working set {working_set} is not the {LIMIT} limit: {stats:?}"
+            );
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(20) {
