@@ -63,6 +63,21 @@ impl Handler {
 /// How long everything of a removed pod may take to disappear.
 pub const LEFTOVER_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A container script that idles until stopped, and stops at once on SIGTERM (a shell as
+/// PID 1 would otherwise ignore it until the stop timeout's SIGKILL).
+pub const IDLE_SCRIPT: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
+
+/// Fails unless the testbed's pods left nothing behind (waiting a bounded while for shims
+/// to exit after their last sandbox was removed).
+pub async fn ensure_nothing_left(testbed: &Testbed, after: &str) -> anyhow::Result<()> {
+    let leftovers = testbed.wait_for_no_leftovers(LEFTOVER_TIMEOUT).await;
+    anyhow::ensure!(
+        leftovers.is_empty(),
+        "left behind after {after}:\n{leftovers}"
+    );
+    Ok(())
+}
+
 /// Skips the test with `reason`, or fails it when running in CI (`CI=true`).
 fn skip(test: &str, reason: &str) {
     if std::env::var("CI").is_ok_and(|ci| ci == "true") {
@@ -95,12 +110,9 @@ where
     if let Err(error) = testbed.remove_all_pods().await {
         panic!("{test}: removing every pod after the scenario: {error}");
     }
-    let leftovers = testbed.wait_for_no_leftovers(LEFTOVER_TIMEOUT).await;
-    assert!(
-        leftovers.is_empty(),
-        "{test} under handler {} left behind:\n{leftovers}",
-        handler.name()
-    );
+    if let Err(error) = ensure_nothing_left(&testbed, "removing every pod").await {
+        panic!("{test} under handler {}: {error:#}", handler.name());
+    }
 }
 
 /// Declares a test module `$scenario` with one test per handler (`$scenario::runc`,

@@ -4,22 +4,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::ensure;
-use undertaker_e2e::{per_handler, Handler};
+use undertaker_e2e::{per_handler, Handler, IDLE_SCRIPT};
 use undertaker_testbed::stream::StreamSession;
 use undertaker_testbed::Testbed;
 
 per_handler!(exec_sync_output_and_exit_code, exec_with_tty);
 
 const EXEC_TIMEOUT: Duration = Duration::from_secs(20);
-/// A container that idles until stopped.
-const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
 async fn exec_sync_output_and_exit_code(
     testbed: Arc<Testbed>,
     handler: Handler,
 ) -> anyhow::Result<()> {
     let pod = testbed.pod("exec-sync", handler.name()).run().await?;
-    let container = pod.container("idle").shell(IDLE).run().await?;
+    let container = pod.container("idle").shell(IDLE_SCRIPT).run().await?;
 
     let output = container
         .exec_sync(
@@ -47,7 +45,7 @@ async fn exec_sync_output_and_exit_code(
 /// `v4.channel.k8s.io` websocket protocol to it, as kubectl does.
 async fn exec_with_tty(testbed: Arc<Testbed>, handler: Handler) -> anyhow::Result<()> {
     let pod = testbed.pod("exec-tty", handler.name()).run().await?;
-    let container = pod.container("idle").shell(IDLE).run().await?;
+    let container = pod.container("idle").shell(IDLE_SCRIPT).run().await?;
 
     let url = container.exec_url(&["sh"], true, true).await?;
     let mut session = StreamSession::connect(&url).await?;

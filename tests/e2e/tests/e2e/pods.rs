@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::ensure;
-use undertaker_e2e::{per_handler, Handler};
+use undertaker_e2e::{ensure_nothing_left, per_handler, Handler};
 use undertaker_testbed::{api, Testbed};
 
 per_handler!(sandbox_run_stop_remove);
@@ -67,12 +67,5 @@ async fn sandbox_run_stop_remove(testbed: Arc<Testbed>, handler: Handler) -> any
         error.to_string().contains("NotFound"),
         "unexpected error: {error}"
     );
-    let leftovers = testbed
-        .wait_for_no_leftovers(undertaker_e2e::LEFTOVER_TIMEOUT)
-        .await;
-    ensure!(
-        leftovers.is_empty(),
-        "left behind after removal:\n{leftovers}"
-    );
-    Ok(())
+    ensure_nothing_left(&testbed, "RemovePodSandbox").await
 }

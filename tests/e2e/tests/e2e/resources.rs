@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use undertaker_e2e::{per_handler, Handler};
+use undertaker_e2e::{per_handler, Handler, IDLE_SCRIPT};
 use undertaker_testbed::{api, Container, Testbed};
 
 per_handler!(
     container_stats_report_cpu_and_memory,
     update_resources_sets_the_memory_limit
 );
-
-const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
 /// What kubelet reads from ContainerStats: CPU time, and memory working set, RSS and the
 /// bytes available below the limit (CRI computes `limit - working set`).
@@ -67,7 +65,7 @@ async fn update_resources_sets_the_memory_limit(
 ) -> anyhow::Result<()> {
     const LIMIT: i64 = 64 * 1024 * 1024;
     let pod = testbed.pod("update", handler.name()).run().await?;
-    let container = pod.container("idle").shell(IDLE).run().await?;
+    let container = pod.container("idle").shell(IDLE_SCRIPT).run().await?;
     let before = memory_limit(&container).await?;
     ensure!(before != LIMIT, "the limit is already {LIMIT}");
 

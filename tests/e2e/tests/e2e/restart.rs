@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::ensure;
-use undertaker_e2e::{per_handler, Handler};
+use undertaker_e2e::{ensure_nothing_left, per_handler, Handler, IDLE_SCRIPT};
 use undertaker_testbed::{api, Testbed};
 
 per_handler!(containerd_restart_keeps_pods);
@@ -14,11 +14,7 @@ async fn containerd_restart_keeps_pods(
     handler: Handler,
 ) -> anyhow::Result<()> {
     let pod = testbed.pod("survivor", handler.name()).run().await?;
-    let container = pod
-        .container("idle")
-        .shell("trap 'exit 0' TERM; sleep 3600 & wait")
-        .run()
-        .await?;
+    let container = pod.container("idle").shell(IDLE_SCRIPT).run().await?;
     let pid_before = container.pid().await?;
     let shims_before = testbed.leftovers().shims;
 
@@ -60,9 +56,5 @@ async fn containerd_restart_keeps_pods(
     );
     container.remove().await?;
     pod.stop_and_remove().await?;
-    let leftovers = testbed
-        .wait_for_no_leftovers(undertaker_e2e::LEFTOVER_TIMEOUT)
-        .await;
-    ensure!(leftovers.is_empty(), "left behind:\n{leftovers}");
-    Ok(())
+    ensure_nothing_left(&testbed, "stopping and removing after the restart").await
 }

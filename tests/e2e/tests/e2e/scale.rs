@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::ensure;
 use futures::future::try_join_all;
-use undertaker_e2e::{per_handler, Handler};
+use undertaker_e2e::{ensure_nothing_left, per_handler, Handler, IDLE_SCRIPT};
 use undertaker_testbed::{api, Testbed};
 
 per_handler!(twenty_pods_concurrently);
@@ -19,11 +19,7 @@ async fn twenty_pods_concurrently(testbed: Arc<Testbed>, handler: Handler) -> an
                 .pod(&format!("many-{index}"), handler.name())
                 .run()
                 .await?;
-            let container = pod
-                .container("idle")
-                .shell("trap 'exit 0' TERM; sleep 3600 & wait")
-                .run()
-                .await?;
+            let container = pod.container("idle").shell(IDLE_SCRIPT).run().await?;
             anyhow::Ok((pod, container))
         }
     });
@@ -45,12 +41,5 @@ async fn twenty_pods_concurrently(testbed: Arc<Testbed>, handler: Handler) -> an
     );
 
     try_join_all(pods.iter().map(|(pod, _)| pod.stop_and_remove())).await?;
-    let leftovers = testbed
-        .wait_for_no_leftovers(undertaker_e2e::LEFTOVER_TIMEOUT)
-        .await;
-    ensure!(
-        leftovers.is_empty(),
-        "left behind by {PODS} pods:\n{leftovers}"
-    );
-    Ok(())
+    ensure_nothing_left(&testbed, &format!("removing {PODS} pods")).await
 }
