@@ -67,6 +67,16 @@ fn install_verify_reinstall_uninstall_against_a_real_containerd() {
             .run()
             .await
             .expect("a container in it");
+
+        // While it runs, uninstall refuses and changes nothing.
+        let refused = node.cli(&["uninstall"]);
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(
+            text(&refused).contains(pod.id()),
+            "names the pod:\n{}",
+            text(&refused)
+        );
+        assert_eq!(std::fs::read(&node.config_path).unwrap(), installed_config);
         container.stop(Duration::from_secs(2)).await.unwrap();
         pod.stop_and_remove().await.unwrap();
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, PodSpec, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::de::DeserializeOwned;
@@ -101,6 +101,18 @@ fn manifests() -> Manifests {
     all
 }
 
+/// The one DaemonSet and its pod template's spec.
+fn the_daemon_set(all: &Manifests) -> (&DaemonSet, &PodSpec) {
+    let [daemon_set] = all.daemon_sets.as_slice() else {
+        panic!("exactly one DaemonSet");
+    };
+    let pod = daemon_set
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.spec.as_ref());
+    (daemon_set, pod.expect("a pod template spec"))
+}
+
 #[test]
 fn the_runtime_class_selects_our_handler_on_installed_nodes() {
     let all = manifests();
@@ -125,17 +137,7 @@ fn the_runtime_class_selects_our_handler_on_installed_nodes() {
 #[test]
 fn the_daemon_set_installs_privileged_with_the_host_mounted() {
     let all = manifests();
-    let [daemon_set] = all.daemon_sets.as_slice() else {
-        panic!("exactly one DaemonSet");
-    };
-    let pod = daemon_set
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let (_, pod) = the_daemon_set(&all);
     assert_eq!(
         pod.host_pid,
         Some(true),
@@ -214,7 +216,7 @@ fn the_daemon_set_installs_privileged_with_the_host_mounted() {
 #[test]
 fn rbac_grants_the_service_account_what_installer_and_agent_need() {
     let all = manifests();
-    let daemon_set = &all.daemon_sets[0];
+    let (daemon_set, pod) = the_daemon_set(&all);
     let namespace = daemon_set
         .metadata
         .namespace
@@ -224,14 +226,6 @@ fn rbac_grants_the_service_account_what_installer_and_agent_need() {
         .namespaces
         .iter()
         .any(|ns| ns.metadata.name.as_deref() == Some(namespace.as_str())));
-    let pod = daemon_set
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
     let account = pod.service_account_name.clone().expect("a service account");
     assert!(all.service_accounts.iter().any(|sa| {
         sa.metadata.name.as_deref() == Some(account.as_str())

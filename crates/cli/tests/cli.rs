@@ -1,0 +1,127 @@
+//! The `undertaker` binary's install and uninstall commands as an operator runs them, against
+//! a temp host root and without containerd (dry runs, `--no-restart`, errors and exit codes).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A host root with a containerd config, and a directory of binaries to install.
+struct Host {
+    root: tempfile::TempDir,
+    from: tempfile::TempDir,
+}
+
+impl Host {
+    fn with_config(config: &str) -> Host {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc/containerd")).unwrap();
+        std::fs::write(root.path().join("etc/containerd/config.toml"), config).unwrap();
+        let from = tempfile::tempdir().unwrap();
+        for name in [
+            "containerd-shim-undertaker-v2",
+            "undertaker",
+            "undertaker-init",
+        ] {
+            std::fs::write(from.path().join(name), name).unwrap();
+        }
+        Host { root, from }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_undertaker"))
+            .args(args)
+            .arg("--host-root")
+            .arg(self.root.path())
+            .output()
+            .unwrap()
+    }
+
+    fn config(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("etc/containerd/config.toml")).unwrap()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const CONFIG: &str =
+    "version = 2\n\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n";
+
+#[test]
+fn dry_run_prints_a_diff_and_writes_nothing() {
+    let host = Host::with_config(CONFIG);
+    let from = host.from.path().to_str().unwrap().to_string();
+    let output = host.run(&["install", "--dry-run", "--from", &from]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let diff = stdout(&output);
+    assert!(diff.contains("+++ /etc/containerd/config.toml"), "{diff}");
+    assert!(
+        diff.contains("+  runtime_type = \"io.containerd.undertaker.v2\""),
+        "{diff}"
+    );
+    assert_eq!(host.config(), CONFIG);
+    assert!(!host.root.path().join("etc/undertaker").exists());
+}
+
+#[test]
+fn install_and_uninstall_without_restart_round_trip() {
+    let host = Host::with_config(CONFIG);
+    let from = host.from.path().to_str().unwrap().to_string();
+    let installed = host.run(&["install", "--no-restart", "--from", &from]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    assert!(
+        stdout(&installed).contains("containerd NOT restarted"),
+        "{}",
+        stdout(&installed)
+    );
+    assert!(host
+        .root
+        .path()
+        .join("usr/local/bin/containerd-shim-undertaker-v2")
+        .exists());
+
+    let again = host.run(&["install", "--no-restart", "--from", &from]);
+    assert!(
+        stdout(&again).contains("already installed; nothing changed"),
+        "{}",
+        stdout(&again)
+    );
+
+    let removed = host.run(&["uninstall", "--no-restart"]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(
+        stdout(&removed).contains("restored from the backup"),
+        "{}",
+        stdout(&removed)
+    );
+    assert_eq!(host.config(), CONFIG);
+    assert!(!host
+        .root
+        .path()
+        .join("usr/local/bin/containerd-shim-undertaker-v2")
+        .exists());
+}
+
+#[test]
+fn a_malformed_config_fails_with_its_name_and_position() {
+    let host = Host::with_config("version = 2\n[plugins\n");
+    let from = host.from.path().to_str().unwrap().to_string();
+    let output = host.run(&["install", "--no-restart", "--from", &from]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    let config = host.root.path().join("etc/containerd/config.toml");
+    assert!(message.contains(&config.display().to_string()), "{message}");
+    assert!(message.contains("line 2"), "{message}");
+    assert!(!Path::new(&host.root.path().join("etc/undertaker")).exists());
+}
+
+#[test]
+fn contradictory_restart_flags_are_a_usage_error() {
+    let host = Host::with_config(CONFIG);
+    let output = host.run(&["install", "--no-restart", "--restart-command", "true"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
