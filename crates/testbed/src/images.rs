@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use crate::build_dirs::current_profile_dir;
 use crate::error::{Result, TestbedError};
@@ -18,15 +18,19 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:undertaker-test";
 /// Bump when the image contents change without busybox changing.
 const IMAGE_FORMAT: &str = "v1";
 
-static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+/// The archive once built; the lock also keeps two tests of one process from building it at
+/// the same time.
+static ARCHIVE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The OCI layout tarball holding [`BUSYBOX_IMAGE`] and [`PAUSE_IMAGE`], building it on first use.
 pub fn test_images_archive() -> Result<PathBuf> {
-    if let Some(path) = ARCHIVE.get() {
+    let mut archive = ARCHIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = archive.as_ref() {
         return Ok(path.clone());
     }
     let path = build_cached_archive()?;
-    Ok(ARCHIVE.get_or_init(|| path).clone())
+    *archive = Some(path.clone());
+    Ok(path)
 }
 
 fn build_cached_archive() -> Result<PathBuf> {
