@@ -17,20 +17,20 @@ use undertaker_install::{
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// containerd's config file (a missing file means containerd's defaults).
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTAINERD_CONFIG)]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTAINERD_CONFIG, value_parser = absolute_path)]
     containerd_config: PathBuf,
 
     /// containerd's socket, used to verify the handler through CRI.
-    #[arg(long, value_name = "SOCK", default_value = DEFAULT_CONTAINERD_ADDRESS)]
+    #[arg(long, value_name = "SOCK", default_value = DEFAULT_CONTAINERD_ADDRESS, value_parser = absolute_path)]
     containerd_address: PathBuf,
 
     /// Where the host's root is mounted (e.g. /host in the DaemonSet); every host path is
     /// reached under it, and systemd is reached through `nsenter -t 1`.
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_path)]
     host_root: PathBuf,
 
     /// Directory for `containerd-shim-undertaker-v2` and `undertaker`.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_BIN_DIR)]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_BIN_DIR, value_parser = absolute_path)]
     bin_dir: PathBuf,
 
     /// Do not restart containerd (the change takes effect at its next start; nothing is verified).
@@ -183,4 +183,14 @@ fn own_directory() -> anyhow::Result<PathBuf> {
     let exe =
         std::env::current_exe().context("cannot find the running executable; pass --from DIR")?;
     Ok(exe.parent().map(PathBuf::from).unwrap_or_default())
+}
+
+/// Host paths must be absolute: they are written into containerd's config as they are.
+fn absolute_path(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(format!("{value} is not an absolute path"))
+    }
 }

@@ -120,8 +120,15 @@ fn a_malformed_config_fails_with_its_name_and_position() {
 }
 
 #[test]
-fn contradictory_restart_flags_are_a_usage_error() {
+fn contradictory_restart_flags_and_relative_host_paths_are_usage_errors() {
     let host = Host::with_config(CONFIG);
     let output = host.run(&["install", "--no-restart", "--restart-command", "true"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = host.run(&["install", "--bin-dir", "usr/local/bin"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not an absolute path"),
+        "{}",
+        stderr(&output)
+    );
 }

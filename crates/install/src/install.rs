@@ -215,7 +215,9 @@ fn plan_install(
         let original = config.original().map(|text| text.as_bytes().to_vec());
         state.config_created = original.is_none();
         state.config_backup = original.is_some().then(|| backup.clone());
-        plan.set(host, &backup, original, None, Content::Text)?;
+        // The backup is as readable as the config (which may hold registry credentials).
+        let config_mode = crate::fsio::mode_if_exists(&host.path(config.path()))?;
+        plan.set(host, &backup, original, config_mode, Content::Text)?;
     }
     plan.set(
         host,

@@ -33,7 +33,9 @@ impl Node {
             )
             .unwrap();
             std::fs::create_dir_all(root.path().join("etc/containerd")).unwrap();
-            std::fs::write(root.path().join("etc/containerd/config.toml"), text).unwrap();
+            let config = root.path().join("etc/containerd/config.toml");
+            std::fs::write(&config, text).unwrap();
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         let source = tempfile::tempdir().unwrap();
         for name in [crate::SHIM_BINARY, crate::CLI_BINARY, crate::INIT_BINARY] {
@@ -140,6 +142,15 @@ async fn installs_everything_then_a_second_install_changes_nothing() {
         Some(Path::new("/usr/local/lib/undertaker/undertaker-init"))
     );
     assert_eq!(node.read("/etc/undertaker/backup/config.toml"), original);
+    let backup_mode = std::fs::metadata(node.local("/etc/undertaker/backup/config.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        backup_mode & 0o777,
+        0o600,
+        "the backup keeps the config's permissions"
+    );
     let config = node.read(CONFIG);
     assert!(
         config.contains("runtimes.undertaker]") && config.contains("restrict_oom_score_adj = true")
