@@ -24,7 +24,9 @@ static ARCHIVE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The OCI layout tarball holding [`BUSYBOX_IMAGE`] and [`PAUSE_IMAGE`], building it on first use.
 pub fn test_images_archive() -> Result<PathBuf> {
-    let mut archive = ARCHIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut archive = ARCHIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(path) = archive.as_ref() {
         return Ok(path.clone());
     }

@@ -39,5 +39,7 @@ pub use images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use leftovers::{Leftovers, ProcessInfo};
 pub use pod::{PidMode, Pod, PodBuilder};
 pub use procfs::cgroup_hierarchies;
-pub use testbed::{default_bin_dir, CtrOutput, Testbed, TestbedOptions, CRI_NAMESPACE};
+pub use testbed::{
+    default_bin_dir, default_snapshotter, CtrOutput, Testbed, TestbedOptions, CRI_NAMESPACE,
+};
 pub use undertaker_cri::{api, CriClient};

@@ -29,7 +29,7 @@ pub struct TestbedOptions {
     /// Prepended to containerd's PATH: where `containerd-shim-undertaker-v2` and
     /// `undertaker-init` are. Default: [`default_bin_dir`].
     pub bin_dir: PathBuf,
-    /// containerd snapshotter for CRI and imports.
+    /// containerd snapshotter for CRI and imports (default: [`default_snapshotter`]).
     pub snapshotter: String,
     /// containerd's log level (the shims' logs are forwarded at their own level).
     pub log_level: String,
@@ -43,11 +43,25 @@ impl Default for TestbedOptions {
     fn default() -> Self {
         TestbedOptions {
             bin_dir: default_bin_dir(),
-            snapshotter: "overlayfs".to_string(),
+            snapshotter: default_snapshotter().to_string(),
             log_level: "debug".to_string(),
             image_namespaces: vec![CRI_NAMESPACE.to_string()],
             ready_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// `overlayfs` where the kernel has overlay, else `native` (plain copies, slow but works
+/// anywhere).
+pub fn default_snapshotter() -> &'static str {
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if filesystems
+        .lines()
+        .any(|line| line.split_whitespace().last() == Some("overlay"))
+    {
+        "overlayfs"
+    } else {
+        "native"
     }
 }
 
