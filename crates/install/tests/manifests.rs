@@ -273,3 +273,78 @@ fn rbac_grants_the_service_account_what_installer_and_agent_need() {
         );
     }
 }
+
+/// Runs the DaemonSet's script with stand-ins for `undertaker`, `curl` and `sleep` that log
+/// their arguments, and returns the log.
+fn run_script(action: &str, flags: &str) -> String {
+    let all = manifests();
+    let (_, pod) = the_daemon_set(&all);
+    let script = pod.containers[0].args.as_ref().unwrap()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let stand_in = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/bash\nprintf '{name}' >> '{}'\nprintf ' [%s]' \"$@\" >> '{}'\necho >> '{}'\n{body}\n", log.display(), log.display(), log.display())).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    stand_in("undertaker", "");
+    stand_in("curl", "");
+    // The script idles with `sleep & wait`: end it the way the kubelet does.
+    stand_in("sleep", "kill -TERM $PPID");
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let status = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .env("NODE_NAME", "node-1")
+        .env("UNDERTAKER_ACTION", action)
+        .env("UNDERTAKER_FLAGS", flags)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", "443")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the script failed: {status}");
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[test]
+fn the_script_installs_then_labels_and_unlabels_before_uninstalling() {
+    let install = run_script(
+        "install",
+        "--restart-command 'rc-service containerd restart'",
+    );
+    let lines: Vec<&str> = install.lines().collect();
+    assert!(
+        lines[0].starts_with("undertaker [install] [--host-root] [/host] [--from] [/opt/undertaker/bin] [--restart-command] [rc-service containerd restart]"),
+        "{install}"
+    );
+    assert!(
+        lines[1].starts_with("curl "),
+        "labels after installing: {install}"
+    );
+    assert!(
+        lines[1].contains(&format!(
+            "[{{\"metadata\":{{\"labels\":{{\"{NODE_LABEL}\":\"true\"}}}}}}]"
+        )),
+        "{install}"
+    );
+    assert!(
+        lines[1].contains("[https://127.0.0.1:443/api/v1/nodes/node-1]"),
+        "{install}"
+    );
+
+    let uninstall = run_script("uninstall", "");
+    let lines: Vec<&str> = uninstall.lines().collect();
+    assert!(
+        lines[0].contains(&format!("\"{NODE_LABEL}\":null")),
+        "unlabels first: {uninstall}"
+    );
+    assert!(
+        lines[1].starts_with("undertaker [uninstall] [--host-root] [/host]"),
+        "{uninstall}"
+    );
+}
