@@ -27,6 +27,8 @@ pub struct Options {
     pub report_pipe: bool,
     /// Put the command in this cgroup (a directory with `cgroup.procs`) before it starts.
     pub cgroup: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Sandbox {
@@ -81,6 +83,7 @@ impl Sandbox {
         }));
         let mut child = Command::new(&line[0])
             .args(&line[1..])
+            .envs(options.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

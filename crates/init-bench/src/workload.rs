@@ -317,16 +317,16 @@ fn show_state() -> Result<i32> {
     Ok(0)
 }
 
-/// `leave-behind [--ignore-term] N`: forks N processes that sleep (ignoring SIGTERM with
-/// `--ignore-term`), says `left <pid>` for each and `ready`, and exits 0 at once, leaving them to
-/// the init.
+/// `leave-behind TERMABLE STUBBORN`: forks TERMABLE processes that sleep and STUBBORN ones that
+/// sleep ignoring SIGTERM, says `left <pid>` for each and `ready`, and exits 0 at once, leaving
+/// them to the init.
 fn leave_behind(args: &[String]) -> Result<i32> {
-    let ignore_term = args.iter().any(|arg| arg == "--ignore-term");
-    let count: usize = number(args.iter().find(|arg| !arg.starts_with("--")))?;
-    for _ in 0..count {
+    let termable: usize = number(args.first())?;
+    let stubborn: usize = number(args.get(1))?;
+    for index in 0..termable + stubborn {
         match sys::fork()? {
             ForkResult::Child => {
-                if ignore_term {
+                if index >= termable {
                     let _ = sys::ignore(Signal::SIGTERM);
                 }
                 loop {

@@ -122,18 +122,18 @@ impl Supervisor {
             // The main process is gone and the leftovers are being drained: nothing to forward to.
             return;
         }
-        if let Some(mut message) = self.log.at(2) {
-            message
-                .text(b"forwarding signal ")
-                .number(i64::from(signal))
-                .send();
-        }
-        if let Err(error) =
-            forward::forward(signal, self.scope, self.mode, self.own_pid, self.main_pid)
-        {
-            if error != Errno::ESRCH {
-                self.complain(b"cannot forward a signal: ", error);
+        match forward::forward(signal, self.scope, self.mode, self.own_pid, self.main_pid) {
+            Ok(()) => {
+                // Said after the fact: once this line is out, the signal has been sent.
+                if let Some(mut message) = self.log.at(2) {
+                    message
+                        .text(b"forwarded signal ")
+                        .number(i64::from(signal))
+                        .send();
+                }
             }
+            Err(Errno::ESRCH) => {}
+            Err(error) => self.complain(b"cannot forward a signal: ", error),
         }
     }
 
