@@ -40,6 +40,8 @@ pub struct Container {
     pub(crate) exits: ExitRouter,
     pub(crate) publisher: Publisher,
     pub(crate) io_owner: IoOwner,
+    /// The container's cgroup, resolved from the init while it was alive.
+    pub cgroup: Option<undertaker_cgroups::ContainerCgroup>,
 }
 
 impl Container {
@@ -122,6 +124,7 @@ impl Container {
                 return Err(e);
             }
         };
+        let cgroup = find_cgroup(&req.id, pid);
         let init = Arc::new(Process::new(&req.id, "", stdio, None));
         init.set_pid(pid);
         *init.io.lock().await = Some(io);
@@ -137,9 +140,29 @@ impl Container {
             exits: exits.clone(),
             publisher: publisher.clone(),
             io_owner,
+            cgroup,
         });
         container.watch_exit(init, sub.claim(pid));
         Ok(container)
+    }
+
+    /// The container's resource usage now, for `Stats`.
+    pub async fn metrics(
+        &self,
+    ) -> Result<containerd_shim_protos::protobuf::well_known_types::any::Any> {
+        let source = self
+            .cgroup
+            .as_ref()
+            .and_then(crate::stats::MetricsSource::of)
+            .ok_or_else(|| {
+                ShimError::wrong_state(
+                    format!("container {}: stats", self.id),
+                    "its cgroup is unknown",
+                )
+            })?;
+        tokio::task::spawn_blocking(move || source.collect())
+            .await
+            .map_err(|e| ShimError::Other(format!("container {}: stats: {e}", self.id)))?
     }
 
     pub fn rootfs(&self) -> Vec<Mount> {
@@ -303,6 +326,20 @@ impl Container {
             {
                 tracing::warn!(container = %self.id, exec = %exec.exec_id, "exec still running after its init exited");
             }
+        }
+    }
+}
+
+/// The cgroup runc put `pid` in; `None` (logged) if it cannot be read, which
+/// costs stats and the whole-cgroup kill but must not fail the container.
+fn find_cgroup(id: &str, pid: i32) -> Option<undertaker_cgroups::ContainerCgroup> {
+    let found = undertaker_cgroups::Setup::host()
+        .and_then(|setup| undertaker_cgroups::ContainerCgroup::of_pid(&setup, pid));
+    match found {
+        Ok(cgroup) => Some(cgroup),
+        Err(e) => {
+            tracing::warn!(container = %id, pid, "cannot find the container's cgroup: {e}");
+            None
         }
     }
 }

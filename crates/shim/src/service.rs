@@ -20,7 +20,6 @@ use crate::{
     events::Publisher,
     exits::ExitRouter,
     process::{timestamp, Status},
-    stats,
     stdio::StdioSpec,
 };
 
@@ -173,7 +172,7 @@ impl TaskService {
 
 #[async_trait]
 impl Task for TaskService {
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn create(
         &self,
         _ctx: &TtrpcContext,
@@ -182,7 +181,7 @@ impl Task for TaskService {
         Ok(self.do_create(req).await?)
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn start(
         &self,
         _ctx: &TtrpcContext,
@@ -200,7 +199,7 @@ impl Task for TaskService {
         })
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn state(
         &self,
         _ctx: &TtrpcContext,
@@ -211,7 +210,7 @@ impl Task for TaskService {
         Ok(process.state_response(&container.bundle_str()))
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn delete(
         &self,
         _ctx: &TtrpcContext,
@@ -220,7 +219,7 @@ impl Task for TaskService {
         Ok(self.do_delete(req).await?)
     }
 
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn pids(
         &self,
         _ctx: &TtrpcContext,
@@ -229,13 +228,13 @@ impl Task for TaskService {
         Ok(self.do_pids(req).await?)
     }
 
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
         self.do_pause(&req.id).await?;
         Ok(api::Empty::new())
     }
 
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn resume(
         &self,
         _ctx: &TtrpcContext,
@@ -256,14 +255,14 @@ impl Task for TaskService {
         .into())
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id, signal = req.signal, all = req.all))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id, signal = req.signal, all = req.all))]
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
         let container = self.container(&req.id)?;
         container.kill(&req.exec_id, req.signal, req.all).await?;
         Ok(api::Empty::new())
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn exec(
         &self,
         _ctx: &TtrpcContext,
@@ -291,7 +290,7 @@ impl Task for TaskService {
         Ok(api::Empty::new())
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn resize_pty(
         &self,
         _ctx: &TtrpcContext,
@@ -313,7 +312,7 @@ impl Task for TaskService {
         Ok(api::Empty::new())
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn close_io(
         &self,
         _ctx: &TtrpcContext,
@@ -329,7 +328,7 @@ impl Task for TaskService {
         Ok(api::Empty::new())
     }
 
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn update(
         &self,
         _ctx: &TtrpcContext,
@@ -339,7 +338,7 @@ impl Task for TaskService {
         Ok(api::Empty::new())
     }
 
-    #[instrument(skip_all, fields(id = %req.id, exec = %req.exec_id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id))]
     async fn wait(
         &self,
         _ctx: &TtrpcContext,
@@ -355,15 +354,14 @@ impl Task for TaskService {
         })
     }
 
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn stats(
         &self,
         _ctx: &TtrpcContext,
         req: api::StatsRequest,
     ) -> TtrpcResult<api::StatsResponse> {
         let container = self.container(&req.id)?;
-        let pid = container.init.pid();
-        let stats = stats::collect(&req.id, pid).await?;
+        let stats = container.metrics().await?;
         Ok(api::StatsResponse {
             stats: MessageField::some(stats),
             ..Default::default()
@@ -387,7 +385,7 @@ impl Task for TaskService {
         })
     }
 
-    #[instrument(skip_all, fields(id = %req.id))]
+    #[instrument(level = "debug", skip_all, fields(id = %req.id))]
     async fn shutdown(
         &self,
         _ctx: &TtrpcContext,

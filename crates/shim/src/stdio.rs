@@ -211,10 +211,10 @@ impl PreparedIo {
         fifo: &Path,
         to: W,
     ) -> Result<()> {
-        // Opened read-write so the fifo never reports EOF while containerd
-        // reconnects; the copy ends when CloseIO asks for it.
+        // Read-only, as containerd's own shims do: containerd opened the writer
+        // before asking for the process, and the process sees EOF once that
+        // writer is gone (ctr, CRI stdin_once) or when CloseIO asks for it.
         let from = pipe::OpenOptions::new()
-            .read_write(true)
             .open_receiver(fifo)
             .map_err(|e| ShimError::io("open stdin fifo", fifo, e))?;
         let (tx, rx) = watch::channel(false);
@@ -542,11 +542,15 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "to stderr");
     }
 
-    #[tokio::test]
-    async fn close_io_delivers_pending_stdin_then_eof() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("in");
+    /// Sets up stdin from a fifo whose writer (containerd's) is already open.
+    async fn stdin_with_writer(dir: &Path) -> (ProcessIo, OwnedFd, pipe::Sender) {
+        let fifo = dir.join("in");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Read-write only so the open does not need a reader; it acts as the writer.
+        let writer = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_sender(&fifo)
+            .unwrap();
         let spec = StdioSpec {
             stdin: fifo.display().to_string(),
             ..Default::default()
@@ -560,19 +564,37 @@ mod tests {
         let prepared = PreparedIo::new(&spec, &owner, &ExitRouter::default())
             .await
             .unwrap();
-        let stdin = prepared.runtime_stdio.stdin;
-        let io = prepared.io;
-        let mut writer = pipe::OpenOptions::new().open_sender(&fifo).unwrap();
-        writer.write_all(b"line\n").await.unwrap();
-        drop(writer);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        io.close_stdin();
+        let stdin = prepared.runtime_stdio.stdin.unwrap();
+        (prepared.io, stdin, writer)
+    }
+
+    async fn read_to_eof(fd: OwnedFd) -> String {
         let mut text = String::new();
-        let mut rd = pipe::Receiver::from_owned_fd(stdin.unwrap()).unwrap();
+        let mut rd = pipe::Receiver::from_owned_fd(fd).unwrap();
         tokio::time::timeout(Duration::from_secs(5), rd.read_to_string(&mut text))
             .await
-            .expect("stdin must reach EOF after CloseIO")
+            .expect("the process's stdin must reach EOF")
             .unwrap();
-        assert_eq!(text, "line\n");
+        text
+    }
+
+    #[tokio::test]
+    async fn close_io_delivers_pending_stdin_then_eof() {
+        let dir = tempfile::tempdir().unwrap();
+        let (io, stdin, mut writer) = stdin_with_writer(dir.path()).await;
+        writer.write_all(b"line\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        io.close_stdin();
+        assert_eq!(read_to_eof(stdin).await, "line\n");
+        drop(writer);
+    }
+
+    #[tokio::test]
+    async fn the_writer_closing_the_fifo_ends_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_io, stdin, mut writer) = stdin_with_writer(dir.path()).await;
+        writer.write_all(b"piped\n").await.unwrap();
+        drop(writer);
+        assert_eq!(read_to_eof(stdin).await, "piped\n");
     }
 }
