@@ -21,6 +21,9 @@ struct Args {
     /// Seconds of idle observation (0 skips it).
     #[arg(long, default_value_t = 5)]
     idle_seconds: u64,
+    /// Reaping runs per init (interleaved between inits); the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Only the inits whose names contain this.
     #[arg(long)]
     only: Option<String>,
@@ -59,20 +62,39 @@ fn main() -> Result<()> {
     });
     let mut results = Vec::new();
     for init in &inits {
-        eprintln!("measuring {} ...", init.name);
+        eprintln!("measuring {} (size, idle, latency) ...", init.name);
         results.push(InitResult {
             name: init.name.clone(),
             binary_bytes: measure::size(&init.path)?,
             idle: (args.idle_seconds > 0)
                 .then(|| idle::measure(init, args.idle_seconds))
                 .transpose()?,
-            reap: (args.orphans > 0)
-                .then(|| reap::measure(init, args.orphans))
-                .transpose()?,
+            reap: None,
             term_latency: (args.latency_runs > 0)
                 .then(|| latency::measure(init, args.latency_runs))
                 .transpose()?,
         });
+    }
+    // Reaping is the noisiest measurement (it saturates the machine): runs of the inits take
+    // turns, so that a busy moment does not fall on one init only.
+    if args.orphans > 0 {
+        let mut runs: Vec<Vec<reap::ReapResult>> = vec![Vec::new(); inits.len()];
+        for round in 0..args.repeat.max(1) {
+            for (init, runs) in inits.iter().zip(&mut runs) {
+                eprintln!(
+                    "reaping {} orphans under {} (round {}) ...",
+                    args.orphans,
+                    init.name,
+                    round + 1
+                );
+                let run = reap::measure(init, args.orphans)?;
+                eprintln!("  {run:?}");
+                runs.push(run);
+            }
+        }
+        for (result, runs) in results.iter_mut().zip(runs) {
+            result.reap = Some(reap::median(&runs));
+        }
     }
     print!("{}", table(&results));
     if let Some(path) = args.json {

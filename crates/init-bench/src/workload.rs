@@ -64,6 +64,7 @@ fn run(args: &[String]) -> Result<i32> {
             bail!("still alive after {signal}")
         }
         "leave-behind" => leave_behind(rest),
+        "scan-cost" => scan_cost(rest),
         other => bail!("no workload {other:?}"),
     }
 }
@@ -337,5 +338,42 @@ fn leave_behind(args: &[String]) -> Result<i32> {
         }
     }
     say("ready");
+    Ok(0)
+}
+
+/// `scan-cost N`: forks N sleeping children and says how long one `waitpid(-1, WNOHANG)` that
+/// finds nothing takes (the walk of the whole child list), and one by pid.
+fn scan_cost(args: &[String]) -> Result<i32> {
+    use nix::sys::wait::WaitPidFlag;
+    let count: usize = number(args.first())?;
+    let mut children = Vec::new();
+    for _ in 0..count {
+        match sys::fork()? {
+            ForkResult::Child => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            ForkResult::Parent { child } => children.push(child),
+        }
+    }
+    let rounds = 200;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        waitpid(None, Some(WaitPidFlag::WNOHANG))?;
+    }
+    let any = start.elapsed() / rounds;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        waitpid(children[count / 2], Some(WaitPidFlag::WNOHANG))?;
+    }
+    let one = start.elapsed() / rounds;
+    say(&format!(
+        "children {count} waitpid(-1) {any:?} waitpid(pid) {one:?}"
+    ));
+    for child in &children {
+        kill(*child, Signal::SIGKILL)?;
+    }
+    for child in children {
+        waitpid(child, None)?;
+    }
     Ok(0)
 }

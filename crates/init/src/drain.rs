@@ -8,7 +8,7 @@ use undertaker_report::{EndedBy, Leaked, Mode, Record};
 use crate::family;
 use crate::procfs::{self, Comm};
 use crate::supervisor::{Children, Supervisor};
-use crate::sys::{self, Errno, Pid, SignalInfo};
+use crate::sys::{self, Errno, Pid};
 
 /// How much of a leftover's cmdline is kept (a report line holds at most 4 KiB anyway).
 const CMDLINE_MAX: usize = 4096;
@@ -252,14 +252,7 @@ impl Supervisor {
                 return;
             }
         }
-        let mut batch = [SignalInfo {
-            signal: 0,
-            code: 0,
-            pid: 0,
-        }; 32];
-        if let Ok(count) = sys::read_signals(&self.signals, &mut batch) {
-            self.handle_signals(&batch[..count]);
-        }
+        self.take_signals();
     }
 }
 

@@ -46,46 +46,60 @@ impl Supervisor {
                 return status;
             }
             match self.pacer.wait_us(sys::monotonic_us()) {
-                Some(0) => {
-                    self.sweep();
-                    continue;
-                }
-                // Sleep until signals come or the sweep is due, whichever is first.
-                Some(wait_us) => {
-                    match sys::wait_readable(&self.signals, Some(wait_us.div_ceil(1000))) {
-                        Ok(true) => {}
-                        Ok(false) | Err(Errno::EINTR) => continue,
-                        Err(error) => self.complain(b"cannot wait for signals: ", error),
+                Some(0) => self.sweep(),
+                // In a burst of exits: let them pile up for the next sweep rather than wake for
+                // each one. Other signals wait too (at most the pacer's longest gap).
+                Some(wait_us) => sys::sleep_us(wait_us),
+                // Nothing due: sleep until a signal comes, however long that is.
+                None => {
+                    if let Err(error) = sys::wait_readable(&self.signals, None) {
+                        if error != Errno::EINTR {
+                            self.complain(b"cannot wait for signals: ", error);
+                            // Never seen with a working signalfd; sweep now and then, not spin.
+                            sys::sleep_us(100_000);
+                            self.pacer.request();
+                        }
                     }
                 }
-                None => {}
             }
+            self.take_signals();
+        }
+    }
+
+    /// Handles every pending signal.
+    pub(crate) fn take_signals(&mut self) {
+        loop {
             let mut batch = [SignalInfo {
                 signal: 0,
                 code: 0,
                 pid: 0,
             }; SIGNAL_BATCH];
-            let count = match sys::read_signals(&self.signals, &mut batch) {
-                Ok(count) => count,
-                Err(Errno::EINTR) | Err(Errno::EAGAIN) => 0,
-                Err(error) => {
-                    self.complain(b"cannot read signals: ", error);
-                    // Without signals we can still reap: sweep now and then rather than spin.
-                    // This never happens with a working signalfd.
-                    let _ = sys::wait_readable(&self.signals, Some(100));
-                    self.pacer.request();
-                    0
+            match sys::read_signals(&self.signals, &mut batch) {
+                Ok(count) => {
+                    self.handle_signals(&batch[..count]);
+                    if count < SIGNAL_BATCH {
+                        return;
+                    }
                 }
-            };
-            self.handle_signals(&batch[..count]);
+                Err(Errno::EINTR) => {}
+                // EAGAIN: none left.
+                Err(_) => return,
+            }
         }
     }
 
-    /// Reaps every child that has exited, and notes the cost for the pacer.
+    /// Reaps every child that has exited, and tells the pacer what the walk that found nothing
+    /// cost: that is the overhead; reaping itself is useful work and is never held back.
     fn sweep(&mut self) {
-        let started = sys::monotonic_us();
-        let _ = self.reap_all();
-        self.pacer.swept(started, sys::monotonic_us());
+        let mut last_call = sys::monotonic_us();
+        let _ = self.reap_all_timed(&mut last_call);
+        self.pacer.swept(last_call, sys::monotonic_us());
+    }
+
+    /// Reaps every child that has exited; tells whether any child is left.
+    pub(crate) fn reap_all(&mut self) -> Children {
+        let mut last_call = 0;
+        self.reap_all_timed(&mut last_call)
     }
 
     /// Forwards what is to be forwarded; reaps the children that SIGCHLDs name, and the main
@@ -149,9 +163,12 @@ impl Supervisor {
         }
     }
 
-    /// Reaps every child that has exited; tells whether any child is left.
-    pub(crate) fn reap_all(&mut self) -> Children {
+    /// [`Self::reap_all`], noting in `last_call` when the last wait started.
+    fn reap_all_timed(&mut self, last_call: &mut u64) -> Children {
         loop {
+            if *last_call != 0 {
+                *last_call = sys::monotonic_us();
+            }
             let next = if self.wants_comm() {
                 // Peek first so that the zombie's comm can still be read, then reap it by pid.
                 match sys::peek_exited() {

@@ -132,7 +132,8 @@ pub fn signal_is_ignored(signal: c_int) -> Result<bool, Errno> {
     check(ret).map(|_| old.handler == libc::SIG_IGN)
 }
 
-/// `signalfd4(-1, mask, SFD_CLOEXEC)`: a blocking descriptor that reads pending signals of `mask`.
+/// `signalfd4(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK)`: a descriptor that reads pending signals of
+/// `mask` (EAGAIN when there is none).
 pub fn signalfd(mask: &SigSet) -> Result<Fd, Errno> {
     let bits = mask.bits();
     // SAFETY: the mask pointer is valid for 8 bytes, the size we pass.
@@ -142,7 +143,7 @@ pub fn signalfd(mask: &SigSet) -> Result<Fd, Errno> {
             -1,
             &bits as *const u64,
             KERNEL_SIGSET_SIZE,
-            libc::SFD_CLOEXEC,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
         )
     };
     check(ret).map(|fd| Fd(fd as c_int))
@@ -373,6 +374,16 @@ pub fn monotonic_us() -> u64 {
     // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
+}
+
+/// Sleeps `us` microseconds (less if a handled signal interrupts; the init handles none).
+pub fn sleep_us(us: u64) {
+    let time = libc::timespec {
+        tv_sec: (us / 1_000_000) as libc::time_t,
+        tv_nsec: (us % 1_000_000 * 1000) as libc::c_long,
+    };
+    // SAFETY: a valid timespec; the remaining time is not wanted.
+    unsafe { libc::nanosleep(&time, core::ptr::null_mut()) };
 }
 
 /// Milliseconds on the monotonic clock.

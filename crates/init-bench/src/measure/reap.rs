@@ -135,3 +135,24 @@ pub fn measure(init: &Init, orphans: usize) -> Result<ReapResult> {
         init_wakeups: switches_after - switches_before,
     })
 }
+
+/// The median of each number over several runs.
+pub fn median(runs: &[ReapResult]) -> ReapResult {
+    fn mid<T: Copy>(
+        runs: &[ReapResult],
+        value: impl Fn(&ReapResult) -> T,
+        cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+    ) -> T {
+        let mut values: Vec<T> = runs.iter().map(value).collect();
+        values.sort_by(cmp);
+        values[values.len() / 2]
+    }
+    ReapResult {
+        orphans: runs[0].orphans,
+        wall_ms: mid(runs, |r| r.wall_ms, f64::total_cmp),
+        init_cpu_ms: mid(runs, |r| r.init_cpu_ms, f64::total_cmp),
+        max_zombies: mid(runs, |r| r.max_zombies, Ord::cmp),
+        exited_ms: mid(runs, |r| r.exited_ms, f64::total_cmp),
+        init_wakeups: mid(runs, |r| r.init_wakeups, Ord::cmp),
+    }
+}
