@@ -1,1 +1,18 @@
-//! Rewrites a bundle's OCI spec so undertaker-init runs as the container's PID 1; parses undertaker.io/ annotations.
+//! Rewrites a bundle's OCI spec so undertaker-init runs as the container's PID 1
+//! (or as a child subreaper where the container shares a PID namespace), and
+//! reads the `undertaker.io/` annotations that tune or disable it.
+//!
+//! Pure functions over [`oci_spec::runtime::Spec`]: the shim reads and writes
+//! `config.json`; nothing here touches the filesystem, so it can be fuzzed.
+
+mod annotations;
+mod rewrite;
+
+pub use annotations::{
+    AnnotationError, InitSettings, ANNOTATION_DRAIN_TIMEOUT, ANNOTATION_INIT,
+    ANNOTATION_SIGNAL_SCOPE,
+};
+pub use rewrite::{
+    init_args, inject, wrap_exec, InjectError, Injection, INIT_DIR_IN_DEV, INIT_DIR_IN_ROOT,
+};
+pub use undertaker_report::Scope;
