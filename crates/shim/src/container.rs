@@ -13,18 +13,29 @@ use containerd_shim_protos::api::{CreateTaskRequest, Mount};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use tokio::sync::oneshot;
 
+use undertaker_events::{KilledBy, LeakReason};
+use undertaker_inject::{InitSettings, Injection};
+
 use crate::{
     error::{Result, ShimError},
     events::Publisher,
     exits::{ExitCode, ExitRouter},
+    init_binary,
     options::RuntimeOptions,
     process::{Exit, Process, Status},
+    report_channel::{self, REPORT_FD},
+    reporting::{from_cgroup, Reporter},
     runtime::{LaunchOpts, Runtime},
     stdio::{IoOwner, PreparedIo, StdioSpec},
 };
 
 /// How long the init's exit event waits for the execs it took down to report theirs.
 const EXEC_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a whole-cgroup kill waits for the cgroup to empty before naming
+/// the survivors unkillable and moving on.
+pub const CGROUP_KILL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an exit waits for the init's report channel to be read to its end.
+const REPORT_DRAIN: Duration = Duration::from_secs(3);
 
 pub struct Container {
     pub id: String,
@@ -42,6 +53,10 @@ pub struct Container {
     pub(crate) io_owner: IoOwner,
     /// The container's cgroup, resolved from the init while it was alive.
     pub cgroup: Option<undertaker_cgroups::ContainerCgroup>,
+    pub(crate) reporter: Reporter,
+    pub(crate) init_settings: InitSettings,
+    /// Where undertaker-init is in the container; `None` when it runs without.
+    pub(crate) injection: Option<Injection>,
 }
 
 impl Container {
@@ -89,6 +104,16 @@ impl Container {
             uid: options.io_uid,
             gid: options.io_gid,
         };
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let init_settings = InitSettings::from_annotations(&annotations)
+            .map_err(|e| ShimError::invalid(format!("container {}", req.id), e.to_string()))?;
+        let (injection, report) = if init_settings.enabled {
+            let (injection, read_end, write_end) =
+                inject_init(&req.id, &bundle, spec, &options, &init_settings)?;
+            (Some(injection), Some((read_end, write_end)))
+        } else {
+            (None, None)
+        };
         let runtime = Runtime::new(
             &options.binary_name,
             &options.root,
@@ -96,16 +121,19 @@ impl Container {
             &bundle,
             exits.clone(),
         );
-        let prepared = PreparedIo::new(&stdio, &io_owner, exits).await?;
-        let mut launch = LaunchOpts {
+        let mut prepared = PreparedIo::new(&stdio, &io_owner, exits).await?;
+        let (report_read, preserve_fds) = match report {
+            Some((read_end, write_end)) => (Some(read_end), vec![write_end]),
+            None => (None, vec![]),
+        };
+        let launch = LaunchOpts {
             pid_file: bundle.join("init.pid"),
             console_socket: prepared.console.as_ref().map(|c| c.path()),
             no_pivot: options.no_pivot_root,
             no_new_keyring: options.no_new_keyring,
-            ..Default::default()
+            stdio: std::mem::take(&mut prepared.runtime_stdio),
+            preserve_fds,
         };
-        let mut prepared = prepared;
-        launch.stdio = std::mem::take(&mut prepared.runtime_stdio);
 
         let sub = exits.subscribe();
         let pid = match runtime.create(&req.id, &bundle, launch).await {
@@ -125,9 +153,19 @@ impl Container {
             }
         };
         let cgroup = find_cgroup(&req.id, pid);
+        let reporter = Reporter::new(publisher, &req.id, "", &annotations);
         let init = Arc::new(Process::new(&req.id, "", stdio, None));
         init.set_pid(pid);
         *init.io.lock().await = Some(io);
+        if let Some(read_end) = report_read {
+            let task = report_channel::spawn_reader(
+                read_end,
+                reporter.clone(),
+                LeakReason::LEAK_REASON_MAIN_EXIT,
+                init.init_state.clone(),
+            )?;
+            *init.report.lock().unwrap() = Some(task);
+        }
         let container = Arc::new(Container {
             id: req.id.clone(),
             bundle,
@@ -141,6 +179,9 @@ impl Container {
             publisher: publisher.clone(),
             io_owner,
             cgroup,
+            reporter,
+            init_settings,
+            injection,
         });
         container.watch_exit(init, sub.claim(pid));
         Ok(container)
@@ -216,7 +257,18 @@ impl Container {
             _ => {}
         }
         if p.is_init() {
+            if signal == libc::SIGKILL as u32 && self.cgroup.is_some() {
+                // Never only the main pid: everything in the container goes at once.
+                let expected = self.expected_deaths();
+                self.kill_cgroup(LeakReason::LEAK_REASON_STOP, &expected)
+                    .await;
+                return Ok(());
+            }
             self.runtime.kill(&self.id, signal, all).await?;
+            return Ok(());
+        }
+        if signal == libc::SIGKILL as u32 {
+            self.kill_exec_tree(&p).await;
             return Ok(());
         }
         let sig = nix::sys::signal::Signal::try_from(signal as i32).map_err(|_| {
@@ -249,6 +301,7 @@ impl Container {
             at: time::OffsetDateTime::now_utc(),
         });
         if p.is_init() {
+            self.kill_cgroup(LeakReason::LEAK_REASON_DELETE, &[]).await;
             match self.runtime.delete(&self.id, false).await {
                 Err(e) if !e.is_not_found() => {
                     // A created container's init may still be there; force it.
@@ -288,21 +341,30 @@ impl Container {
 
     async fn on_exit(&self, p: Arc<Process>, code: ExitCode) {
         tracing::info!(container = %self.id, exec = %p.exec_id, pid = p.pid(), code, "process exited");
-        if p.status() == Status::Deleted || !p.set_exited(code as u32) {
+        if matches!(p.status(), Status::Deleted | Status::Stopped) {
             return;
         }
+        // What the init reported (leftovers it killed) goes out before the exit.
+        p.finish_report(REPORT_DRAIN).await;
         if p.is_init() {
             self.after_init_exit().await;
+        }
+        if !p.set_exited(code as u32) {
+            return;
         }
         if let Some(exit) = p.exit() {
             self.publisher.task_exit(&p, exit).await;
         }
     }
 
-    /// The init is gone: make sure nothing else of the container runs, and let
-    /// the execs it took down report their exits first, as containerd expects.
+    /// The init is gone: kill whatever is left in the container's cgroup and
+    /// wait until it is empty, and let the execs it took down report their
+    /// exits first, as containerd expects.
     async fn after_init_exit(&self) {
-        if !self.own_pid_namespace {
+        if self.cgroup.is_some() {
+            self.kill_cgroup(LeakReason::LEAK_REASON_MAIN_EXIT, &[])
+                .await;
+        } else if !self.own_pid_namespace {
             if let Err(e) = self
                 .runtime
                 .kill(&self.id, libc::SIGKILL as u32, true)
@@ -328,6 +390,108 @@ impl Container {
             }
         }
     }
+
+    /// Host pids whose death a stop is meant to cause: the init and, under
+    /// undertaker-init, the main process. Everything else killed is a leak.
+    fn expected_deaths(&self) -> Vec<i32> {
+        let init = self.init.pid();
+        let mut pids = vec![init];
+        let main_ns = self
+            .init
+            .init_state
+            .main_ns_pid
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(main) = report_channel::host_pid_of_child(init, main_ns) {
+            pids.push(main);
+        }
+        pids
+    }
+
+    /// Kills the container's whole cgroup and waits (bounded) until it is
+    /// empty; publishes what it killed (but `expected`) as leaked and what
+    /// survived as unkillable.
+    pub(crate) async fn kill_cgroup(&self, reason: LeakReason, expected: &[i32]) {
+        let Some(cgroup) = self.cgroup.clone() else {
+            return;
+        };
+        let killed =
+            tokio::task::spawn_blocking(move || cgroup.kill_all(CGROUP_KILL_TIMEOUT)).await;
+        let report = match killed {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                tracing::warn!(container = %self.id, "whole-cgroup kill failed: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(container = %self.id, "whole-cgroup kill task failed: {e}");
+                return;
+            }
+        };
+        tracing::debug!(container = %self.id, method = %report.method, killed = report.killed.len(), unkillable = report.unkillable.len(), elapsed = ?report.elapsed, "cgroup killed");
+        let leaked = report
+            .killed
+            .iter()
+            .filter(|p| !expected.contains(&p.pid) && p.state != 'Z' && p.state != 'X')
+            .map(|p| from_cgroup(p, KilledBy::KILLED_BY_CGROUP))
+            .collect();
+        self.reporter.leaked(leaked, reason).await;
+        let unkillable = report
+            .unkillable
+            .iter()
+            .map(|p| from_cgroup(p, KilledBy::KILLED_BY_UNSPECIFIED))
+            .collect();
+        self.reporter.unkillable(unkillable).await;
+    }
+
+    /// SIGKILL for an exec: the exec and everything it started, reported as leaked.
+    async fn kill_exec_tree(&self, exec: &Process) {
+        let root = exec.pid();
+        let tree = tokio::task::spawn_blocking(move || crate::tree::kill_tree(root))
+            .await
+            .unwrap_or_default();
+        let leaked = tree
+            .iter()
+            .filter(|p| p.pid != root)
+            .map(|p| from_cgroup(p, KilledBy::KILLED_BY_KILL))
+            .collect();
+        self.reporter
+            .for_exec(&exec.exec_id)
+            .leaked(leaked, LeakReason::LEAK_REASON_STOP)
+            .await;
+    }
+}
+
+/// Rewrites the bundle's spec so undertaker-init runs first; returns the
+/// injection and the report channel's (read, write) ends.
+fn inject_init(
+    id: &str,
+    bundle: &Path,
+    spec: &Spec,
+    options: &RuntimeOptions,
+    settings: &InitSettings,
+) -> Result<(Injection, std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let init = init_binary::locate(&options.init_path)?;
+    let copy = init_binary::copy_into_bundle(&init, bundle)?;
+    let mut spec = spec.clone();
+    let injection = undertaker_inject::inject(&mut spec, &copy, settings, Some(REPORT_FD))
+        .map_err(|e| {
+            ShimError::invalid(
+                format!("container {id}: inject undertaker-init"),
+                e.to_string(),
+            )
+        })?;
+    write_spec(bundle, &spec)?;
+    let (read_end, write_end) = report_channel::pipe()?;
+    Ok((injection, read_end, write_end))
+}
+
+fn write_spec(bundle: &Path, spec: &Spec) -> Result<()> {
+    let path = bundle.join("config.json");
+    let json = serde_json::to_vec(spec).map_err(|e| ShimError::Json {
+        what: format!("encode OCI spec {}", path.display()),
+        source: e,
+    })?;
+    std::fs::write(&path, json).map_err(|e| ShimError::io("write OCI spec", &path, e))
 }
 
 /// The cgroup runc put `pid` in; `None` (logged) if it cannot be read, which

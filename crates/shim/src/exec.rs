@@ -2,10 +2,16 @@
 
 use std::sync::Arc;
 
+use std::os::fd::OwnedFd;
+
+use oci_spec::runtime::Process as OciProcess;
+use undertaker_events::LeakReason;
+
 use crate::{
     container::Container,
     error::{Result, ShimError},
     process::{Process, Status},
+    report_channel::{self, REPORT_FD},
     runtime::LaunchOpts,
     stdio::{PreparedIo, StdioSpec},
 };
@@ -56,14 +62,20 @@ impl Container {
             .suffix(".json")
             .tempfile_in(&self.bundle)
             .map_err(|e| ShimError::io("write exec process spec in", &self.bundle, e))?;
-        std::fs::write(spec_file.path(), p.spec.as_deref().unwrap_or_default())
+        let (spec, report) = self.wrap_exec_spec(&p)?;
+        std::fs::write(spec_file.path(), spec)
             .map_err(|e| ShimError::io("write exec process spec", spec_file.path(), e))?;
+        let (report_read, preserve_fds) = match report {
+            Some((read_end, write_end)) => (Some(read_end), vec![write_end]),
+            None => (None, vec![]),
+        };
 
         let mut prepared = PreparedIo::new(&p.stdio, &self.io_owner, &self.exits).await?;
         let launch = LaunchOpts {
             pid_file: self.bundle.join(format!(".{exec_id}.pid")),
             console_socket: prepared.console.as_ref().map(|c| c.path()),
             stdio: std::mem::take(&mut prepared.runtime_stdio),
+            preserve_fds,
             ..Default::default()
         };
         let pid_file = launch.pid_file.clone();
@@ -78,11 +90,49 @@ impl Container {
             }
         };
         p.set_pid(pid);
+        if let Some(read_end) = report_read {
+            let reporter = self.reporter.for_exec(exec_id);
+            let task = report_channel::spawn_reader(
+                read_end,
+                reporter,
+                LeakReason::LEAK_REASON_EXEC_EXIT,
+                p.init_state.clone(),
+            )?;
+            *p.report.lock().unwrap() = Some(task);
+        }
         let io = prepared.started().await;
         p.transition(&[Status::Created], Status::Running, "start")?;
         self.watch_exit(p.clone(), sub.claim(pid));
         *p.io.lock().await = Some(io?);
         self.publisher.exec_started(&p).await;
         Ok(pid as u32)
+    }
+
+    /// The exec's process spec, wrapped with undertaker-init (as a subreaper)
+    /// when the container runs under it, and the report channel's ends.
+    #[allow(clippy::type_complexity)]
+    fn wrap_exec_spec(&self, p: &Process) -> Result<(Vec<u8>, Option<(OwnedFd, OwnedFd)>)> {
+        let raw = p.spec.clone().unwrap_or_default();
+        let Some(injection) = &self.injection else {
+            return Ok((raw, None));
+        };
+        let what = || format!("{}: process spec", p.name());
+        let mut process: OciProcess =
+            serde_json::from_slice(&raw).map_err(|e| ShimError::Json {
+                what: what(),
+                source: e,
+            })?;
+        undertaker_inject::wrap_exec(
+            &mut process,
+            injection,
+            &self.init_settings,
+            Some(REPORT_FD),
+        )
+        .map_err(|e| ShimError::invalid(what(), e.to_string()))?;
+        let spec = serde_json::to_vec(&process).map_err(|e| ShimError::Json {
+            what: what(),
+            source: e,
+        })?;
+        Ok((spec, Some(report_channel::pipe()?)))
     }
 }

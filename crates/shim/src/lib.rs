@@ -8,8 +8,11 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod exits;
+pub mod init_binary;
 pub mod options;
 pub mod process;
+pub mod report_channel;
+pub mod reporting;
 pub mod runtime;
 pub mod service;
 pub mod shim;
@@ -18,6 +21,7 @@ pub mod shim_start;
 pub mod stats;
 pub mod stdio;
 mod sys;
+pub mod tree;
 pub mod version;
 
 /// containerd's runtime type for this shim.

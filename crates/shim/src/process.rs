@@ -67,6 +67,10 @@ pub struct Process {
     state: Mutex<State>,
     exit: watch::Sender<Option<Exit>>,
     pub io: tokio::sync::Mutex<Option<ProcessIo>>,
+    /// Reads undertaker-init's report channel, when the process runs under it.
+    pub report: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// What the init told about itself (its main process's pid).
+    pub init_state: std::sync::Arc<crate::report_channel::InitState>,
 }
 
 impl Process {
@@ -82,6 +86,8 @@ impl Process {
             }),
             exit: watch::channel(None).0,
             io: tokio::sync::Mutex::new(None),
+            report: Mutex::new(None),
+            init_state: Default::default(),
         }
     }
 
@@ -150,6 +156,22 @@ impl Process {
             at: OffsetDateTime::now_utc(),
         }));
         true
+    }
+
+    /// Waits (bounded) until the init's report channel is read to its end, so
+    /// that what it reported is published before the process's exit.
+    pub async fn finish_report(&self, within: std::time::Duration) {
+        let task = self.report.lock().unwrap().take();
+        if let Some(task) = task {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(within, task).await.is_err() {
+                tracing::warn!(
+                    "{}: undertaker-init's report channel still open; not waiting for it",
+                    self.name()
+                );
+                abort.abort();
+            }
+        }
     }
 
     pub fn set_deleted(&self) {

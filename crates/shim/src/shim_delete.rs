@@ -7,7 +7,39 @@ use containerd_shim::{DeleteResponse, Error, Result};
 use containerd_shim_protos::protobuf::MessageField;
 use time::OffsetDateTime;
 
-use crate::{exits::ExitRouter, options::RuntimeOptions, process::timestamp, runtime::Runtime};
+use crate::{
+    container::CGROUP_KILL_TIMEOUT, exits::ExitRouter, options::RuntimeOptions, process::timestamp,
+    runtime::Runtime,
+};
+
+/// The shim that ran this container is gone (killed, crashed): kill what is
+/// left in the container's cgroup ourselves, so nothing outlives it. The
+/// cgroup is found from the init if it still runs, and only if that process's
+/// cgroup path names the container (a reused pid must not lead elsewhere).
+async fn kill_leftovers(id: &str, init_pid: i32) {
+    if init_pid <= 0 {
+        return;
+    }
+    let id = id.to_string();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let setup = undertaker_cgroups::Setup::host().ok()?;
+        let cgroup = undertaker_cgroups::ContainerCgroup::of_pid(&setup, init_pid).ok()?;
+        if !cgroup.primary().path.contains(&id) {
+            return None;
+        }
+        cgroup.kill_all(CGROUP_KILL_TIMEOUT).ok()
+    })
+    .await
+    .ok()
+    .flatten();
+    if let Some(report) = outcome {
+        tracing::info!(
+            killed = report.killed.len(),
+            unkillable = report.unkillable.len(),
+            "killed what the dead shim's container left"
+        );
+    }
+}
 
 pub async fn delete(id: &str, bundle: &Path) -> Result<DeleteResponse> {
     let options = RuntimeOptions::load(bundle).map_err(|e| Error::Other(e.to_string()))?;
@@ -25,6 +57,7 @@ pub async fn delete(id: &str, bundle: &Path) -> Result<DeleteResponse> {
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(0);
+    kill_leftovers(id, pid as i32).await;
     match runtime.delete(id, true).await {
         Err(e) if !e.is_not_found() => tracing::warn!(%id, "runtime delete failed: {e}"),
         _ => {}

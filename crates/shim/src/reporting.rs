@@ -1,0 +1,250 @@
+//! Turning what happened into `/undertaker/*` events with the pod's identity.
+
+use std::collections::HashMap;
+
+use containerd_shim_protos::protobuf::MessageField;
+use undertaker_events::{Identity, KilledBy, LeakReason, Leaked, Process, Reaped, Unkillable};
+
+use crate::{events::Publisher, process::timestamp};
+
+/// At most this many processes are listed in one event; `total` counts all of them.
+pub const MAX_LISTED: usize = 100;
+
+/// Publishes the undertaker events of one container process (init or exec).
+#[derive(Clone)]
+pub struct Reporter {
+    identity: Identity,
+    publisher: Publisher,
+}
+
+impl Reporter {
+    pub fn new(
+        publisher: &Publisher,
+        container_id: &str,
+        exec_id: &str,
+        annotations: &HashMap<String, String>,
+    ) -> Self {
+        let get = |key: &str| annotations.get(key).cloned().unwrap_or_default();
+        let identity = Identity {
+            namespace: publisher.namespace().to_string(),
+            container_id: container_id.to_string(),
+            exec_id: exec_id.to_string(),
+            pod_name: get("io.kubernetes.cri.sandbox-name"),
+            pod_namespace: get("io.kubernetes.cri.sandbox-namespace"),
+            pod_uid: get("io.kubernetes.cri.sandbox-uid"),
+            container_name: get("io.kubernetes.cri.container-name"),
+            ..Default::default()
+        };
+        Reporter {
+            identity,
+            publisher: publisher.clone(),
+        }
+    }
+
+    /// The same container, another exec.
+    pub fn for_exec(&self, exec_id: &str) -> Self {
+        let mut other = self.clone();
+        other.identity.exec_id = exec_id.to_string();
+        other
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn stamp(
+    ) -> MessageField<containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp>
+    {
+        MessageField::some(timestamp(time::OffsetDateTime::now_utc()))
+    }
+
+    pub async fn reaped(&self, mut processes: Vec<Process>, total: u64, dropped: u64) {
+        if total == 0 && dropped == 0 {
+            return;
+        }
+        processes.truncate(MAX_LISTED);
+        let event = Reaped {
+            identity: MessageField::some(self.identity.clone()),
+            timestamp: Self::stamp(),
+            processes,
+            total,
+            dropped,
+            ..Default::default()
+        };
+        tracing::info!(container = %self.identity.container_id, total, dropped, "reaped zombies");
+        self.publisher
+            .publish(undertaker_events::REAPED, Box::new(event))
+            .await;
+    }
+
+    pub async fn leaked(&self, mut processes: Vec<Process>, reason: LeakReason) {
+        if processes.is_empty() {
+            return;
+        }
+        let total = processes.len() as u64;
+        processes.truncate(MAX_LISTED);
+        tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total, ?reason, "killed leaked processes");
+        let event = Leaked {
+            identity: MessageField::some(self.identity.clone()),
+            timestamp: Self::stamp(),
+            processes,
+            total,
+            reason: reason.into(),
+            ..Default::default()
+        };
+        self.publisher
+            .publish(undertaker_events::LEAKED, Box::new(event))
+            .await;
+    }
+
+    pub async fn unkillable(&self, mut processes: Vec<Process>) {
+        if processes.is_empty() {
+            return;
+        }
+        let total = processes.len() as u64;
+        processes.truncate(MAX_LISTED);
+        tracing::warn!(container = %self.identity.container_id, total, "processes survived SIGKILL");
+        let event = Unkillable {
+            identity: MessageField::some(self.identity.clone()),
+            timestamp: Self::stamp(),
+            processes,
+            total,
+            ..Default::default()
+        };
+        self.publisher
+            .publish(undertaker_events::UNKILLABLE, Box::new(event))
+            .await;
+    }
+}
+
+/// A process the shim saw in the container's cgroup (host pid).
+pub fn from_cgroup(p: &undertaker_cgroups::ProcessInfo, killed_by: KilledBy) -> Process {
+    Process {
+        host_pid: p.pid as u32,
+        comm: p.comm.clone(),
+        cmdline: p.cmdline.clone(),
+        state: p.state.to_string(),
+        wchan: p.wchan.clone(),
+        killed_by: killed_by.into(),
+        ..Default::default()
+    }
+}
+
+/// A process the init reported (pids of the container's PID namespace).
+pub fn from_report(record: &undertaker_report::OwnedRecord) -> Option<Process> {
+    use undertaker_report::{EndedBy, Record, Status};
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match record {
+        Record::Reaped(r) => {
+            let (exit_status, signal) = match r.status {
+                Status::Exited(code) => (code, 0),
+                Status::Signaled(sig) => (128 + sig, sig),
+            };
+            Some(Process {
+                pid: r.pid as u32,
+                comm: text(&r.comm),
+                state: "Z".into(),
+                exit_status: Some(exit_status),
+                signal,
+                ..Default::default()
+            })
+        }
+        Record::Leaked(l) => {
+            let cmdline = l
+                .cmdline
+                .split(|b| *b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(text)
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some(Process {
+                pid: l.pid as u32,
+                comm: text(&l.comm),
+                cmdline,
+                killed_by: match l.ended_by {
+                    EndedBy::Term => KilledBy::KILLED_BY_TERM,
+                    EndedBy::Kill => KilledBy::KILLED_BY_KILL,
+                }
+                .into(),
+                ..Default::default()
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use undertaker_report::{
+        EndedBy, Leaked as LeakedRecord, Reaped as ReapedRecord, Record, Status,
+    };
+
+    use super::*;
+
+    #[test]
+    fn identity_comes_from_the_cri_annotations() {
+        let annotations: HashMap<String, String> = [
+            ("io.kubernetes.cri.sandbox-name", "web-0"),
+            ("io.kubernetes.cri.sandbox-namespace", "shop"),
+            ("io.kubernetes.cri.sandbox-uid", "u-1"),
+            ("io.kubernetes.cri.container-name", "app"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let r = Reporter::new(&Publisher::disconnected("k8s.io"), "c1", "", &annotations);
+        let id = r.identity();
+        assert_eq!(
+            (
+                id.namespace.as_str(),
+                id.container_id.as_str(),
+                id.pod_name.as_str()
+            ),
+            ("k8s.io", "c1", "web-0")
+        );
+        assert_eq!(
+            (
+                id.pod_namespace.as_str(),
+                id.pod_uid.as_str(),
+                id.container_name.as_str()
+            ),
+            ("shop", "u-1", "app")
+        );
+        assert_eq!(r.for_exec("e1").identity().exec_id, "e1");
+        let bare = Reporter::new(
+            &Publisher::disconnected("default"),
+            "c2",
+            "",
+            &HashMap::new(),
+        );
+        assert!(bare.identity().pod_name.is_empty());
+    }
+
+    #[test]
+    fn init_records_become_processes() {
+        let reaped: undertaker_report::OwnedRecord = Record::Reaped(ReapedRecord {
+            pid: 42,
+            status: Status::Signaled(9),
+            comm: b"sleep".to_vec(),
+        });
+        let p = from_report(&reaped).unwrap();
+        assert_eq!(
+            (p.pid, p.comm.as_str(), p.exit_status, p.signal),
+            (42, "sleep", Some(137), 9)
+        );
+        let leaked: undertaker_report::OwnedRecord = Record::Leaked(LeakedRecord {
+            pid: 7,
+            ended_by: EndedBy::Kill,
+            comm: b"sh".to_vec(),
+            cmdline: b"sh\0-c\0trap '' TERM; sleep 99\0".to_vec(),
+            truncated: false,
+        });
+        let p = from_report(&leaked).unwrap();
+        assert_eq!(p.cmdline, "sh -c trap '' TERM; sleep 99");
+        assert_eq!(
+            p.killed_by.enum_value_or_default(),
+            KilledBy::KILLED_BY_KILL
+        );
+        assert!(from_report(&Record::MainStarted { pid: 1 }).is_none());
+    }
+}

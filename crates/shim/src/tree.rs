@@ -1,0 +1,111 @@
+//! A process and its descendants, found through `/proc/<pid>/task/*/children`:
+//! what an exec started, for a SIGKILL of the exec to take along.
+
+use std::path::Path;
+
+use nix::{sys::signal::Signal, unistd::Pid};
+use undertaker_cgroups::ProcessInfo;
+
+/// Passes over the tree, to catch children forked while it is being killed.
+const PASSES: usize = 3;
+
+/// `root`'s live descendants (root first), as `/proc` shows them now.
+pub fn descendants(root: i32) -> Vec<ProcessInfo> {
+    let proc_root = Path::new("/proc");
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        if found.iter().any(|p: &ProcessInfo| p.pid == pid) {
+            continue;
+        }
+        let Ok(Some(info)) = ProcessInfo::read(proc_root, pid) else {
+            continue;
+        };
+        found.push(info);
+        queue.extend(children(pid));
+    }
+    found
+}
+
+/// `pid`'s children, from every one of its threads' `children` lists.
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .flat_map(|task| {
+            let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            list.split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// SIGKILLs `root` and all its descendants; returns every process it signalled.
+pub fn kill_tree(root: i32) -> Vec<ProcessInfo> {
+    let mut killed: Vec<ProcessInfo> = Vec::new();
+    for _ in 0..PASSES {
+        let tree = descendants(root);
+        let new: Vec<_> = tree
+            .into_iter()
+            .filter(|p| !killed.iter().any(|k| k.pid == p.pid))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        // Children first: once the root dies its children move to another reaper
+        // and would no longer be found under it.
+        for p in new.iter().rev() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+        }
+        killed.extend(new);
+    }
+    killed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shell_and_its_background_children_are_found_and_killed() {
+        let mut sh = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 100 & sleep 100 & wait"])
+            .spawn()
+            .unwrap();
+        let root = sh.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while descendants(root).len() < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let tree = descendants(root);
+        assert_eq!(tree.len(), 3, "{tree:?}");
+        assert_eq!(tree[0].pid, root);
+        let killed = kill_tree(root);
+        assert_eq!(killed.len(), 3);
+        sh.wait().unwrap();
+        // The sleeps were children of sh; once it is reaped they are re-parented
+        // and reaped by whoever reaps here; make sure they are dead.
+        for p in killed.iter().filter(|p| p.pid != root) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let state =
+                    std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap_or_default();
+                if state.is_empty() || state.contains(") Z") || std::time::Instant::now() > deadline
+                {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let state =
+                std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap_or_default();
+            assert!(
+                state.is_empty() || state.contains(") Z"),
+                "{} still alive: {state}",
+                p.pid
+            );
+        }
+    }
+}
