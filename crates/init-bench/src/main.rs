@@ -6,23 +6,28 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use undertaker_init_bench::locate;
-use undertaker_init_bench::measure::{self, idle, latency, reap, Init};
+use undertaker_init_bench::measure::{self, idle, latency, reap, trickle, Init};
 use undertaker_init_bench::report::{table, InitResult};
 
 #[derive(Parser)]
 #[command(about = "Compare undertaker-init with tini, dumb-init and catatonit")]
 struct Args {
-    /// Orphans released at once in the reaping run (0 skips it).
+    /// Orphans released at once in the reaping runs (0 skips them).
     #[arg(long, default_value_t = 20_000)]
     orphans: usize,
-    /// SIGTERMs sent in the latency run (0 skips it).
-    #[arg(long, default_value_t = 2_000)]
+    /// SIGTERMs sent per init in the latency runs (0 skips them).
+    #[arg(long, default_value_t = 5_000)]
     latency_runs: usize,
+    /// Orphans that exit one by one, 1 ms apart, among `--orphans` live children (0 skips it).
+    #[arg(long, default_value_t = 2_000)]
+    trickle_exits: usize,
     /// Seconds of idle observation (0 skips it).
     #[arg(long, default_value_t = 5)]
     idle_seconds: u64,
-    /// Reaping runs per init (interleaved between inits); the table shows medians.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds: one reaping run per init per round, and the latency runs split over the rounds,
+    /// the inits taking turns so that a busy moment of the machine does not fall on one init
+    /// only. The table shows medians.
+    #[arg(long, default_value_t = 5)]
     repeat: usize,
     /// Only the inits whose names contain this.
     #[arg(long)]
@@ -32,9 +37,7 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-fn main() -> Result<()> {
-    undertaker_init_bench::workload::run_if_requested();
-    let args = Args::parse();
+fn inits(only: Option<&str>) -> Result<Vec<Init>> {
     let mut inits = vec![Init {
         name: "undertaker-init".into(),
         path: locate::undertaker_init()?,
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
         inits.push(Init {
             name: (*name).into(),
             path: PathBuf::from(path),
+            // dumb-init takes the command right after its own options.
             args: if *name == "dumb-init" {
                 vec![]
             } else {
@@ -55,14 +59,18 @@ fn main() -> Result<()> {
             },
         });
     }
-    inits.retain(|init| {
-        args.only
-            .as_ref()
-            .is_none_or(|only| init.name.contains(only.as_str()))
-    });
+    inits.retain(|init| only.is_none_or(|only| init.name.contains(only)));
+    Ok(inits)
+}
+
+fn main() -> Result<()> {
+    undertaker_init_bench::workload::run_if_requested();
+    let args = Args::parse();
+    let inits = inits(args.only.as_deref())?;
+    let rounds = args.repeat.max(1);
     let mut results = Vec::new();
     for init in &inits {
-        eprintln!("measuring {} (size, idle, latency) ...", init.name);
+        eprintln!("measuring {} at rest ...", init.name);
         results.push(InitResult {
             name: init.name.clone(),
             binary_bytes: measure::size(&init.path)?,
@@ -70,22 +78,29 @@ fn main() -> Result<()> {
                 .then(|| idle::measure(init, args.idle_seconds))
                 .transpose()?,
             reap: None,
-            term_latency: (args.latency_runs > 0)
-                .then(|| latency::measure(init, args.latency_runs))
-                .transpose()?,
+            term_latency: None,
+            trickle: None,
         });
     }
-    // Reaping is the noisiest measurement (it saturates the machine): runs of the inits take
-    // turns, so that a busy moment does not fall on one init only.
+    if args.latency_runs > 0 {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); inits.len()];
+        for round in 1..=rounds {
+            for (init, samples) in inits.iter().zip(&mut samples) {
+                eprintln!("SIGTERM latency under {} (round {round}) ...", init.name);
+                samples.extend(latency::samples(init, args.latency_runs.div_ceil(rounds))?);
+            }
+        }
+        for (result, samples) in results.iter_mut().zip(samples) {
+            result.term_latency = Some(latency::summarize(samples));
+        }
+    }
     if args.orphans > 0 {
         let mut runs: Vec<Vec<reap::ReapResult>> = vec![Vec::new(); inits.len()];
-        for round in 0..args.repeat.max(1) {
+        for round in 1..=rounds {
             for (init, runs) in inits.iter().zip(&mut runs) {
                 eprintln!(
-                    "reaping {} orphans under {} (round {}) ...",
-                    args.orphans,
-                    init.name,
-                    round + 1
+                    "reaping {} orphans under {} (round {round}) ...",
+                    args.orphans, init.name
                 );
                 let run = reap::measure(init, args.orphans)?;
                 eprintln!("  {run:?}");
@@ -94,6 +109,24 @@ fn main() -> Result<()> {
         }
         for (result, runs) in results.iter_mut().zip(runs) {
             result.reap = Some(reap::median(&runs));
+        }
+    }
+    if args.trickle_exits > 0 && args.orphans > 0 {
+        let mut runs: Vec<Vec<trickle::TrickleResult>> = vec![Vec::new(); inits.len()];
+        for round in 1..=rounds {
+            for (init, runs) in inits.iter().zip(&mut runs) {
+                eprintln!(
+                    "{} exits among {} live children under {} (round {round}) ...",
+                    args.trickle_exits, args.orphans, init.name
+                );
+                let run = trickle::measure(init, args.orphans, args.trickle_exits, 1000)?;
+                eprintln!("  {run:?}");
+                runs.push(run);
+            }
+        }
+        for (result, mut runs) in results.iter_mut().zip(runs) {
+            runs.sort_by(|a, b| a.init_cpu_ms.total_cmp(&b.init_cpu_ms));
+            result.trickle = Some(runs[runs.len() / 2].clone());
         }
     }
     print!("{}", table(&results));

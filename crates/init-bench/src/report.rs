@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::measure::idle::IdleResult;
 use crate::measure::latency::LatencyResult;
 use crate::measure::reap::ReapResult;
+use crate::measure::trickle::TrickleResult;
 
 /// Everything measured for one init.
 #[derive(Debug, Clone, Serialize)]
@@ -16,6 +17,7 @@ pub struct InitResult {
     pub idle: Option<IdleResult>,
     pub reap: Option<ReapResult>,
     pub term_latency: Option<LatencyResult>,
+    pub trickle: Option<TrickleResult>,
 }
 
 /// One table row: a label and how to show the value for one init.
@@ -71,6 +73,10 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
             value: |r| r.reap.as_ref().map(|reap| reap.max_zombies.to_string()),
         },
         Row {
+            label: trickle_label(results),
+            value: |r| r.trickle.as_ref().map(|t| format!("{:.1}", t.init_cpu_ms)),
+        },
+        Row {
             label: "SIGTERM to workload, median (µs)".into(),
             value: |r| {
                 r.term_latency
@@ -83,6 +89,18 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
             value: |r| r.term_latency.as_ref().map(|l| format!("{:.1}", l.p99_us)),
         },
     ]
+}
+
+fn trickle_label(results: &[InitResult]) -> String {
+    match results.iter().find_map(|r| r.trickle.as_ref()) {
+        Some(t) => format!(
+            "{} exits {} ms apart among {} live children: init CPU (ms)",
+            t.exits,
+            t.gap_us / 1000,
+            t.live
+        ),
+        None => "exits among live children: init CPU (ms)".into(),
+    }
 }
 
 /// A Markdown table (readable as it is in a terminal).

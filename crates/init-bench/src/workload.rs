@@ -65,6 +65,7 @@ fn run(args: &[String]) -> Result<i32> {
         }
         "leave-behind" => leave_behind(rest),
         "scan-cost" => scan_cost(rest),
+        "trickle" => trickle(rest),
         other => bail!("no workload {other:?}"),
     }
 }
@@ -375,5 +376,53 @@ fn scan_cost(args: &[String]) -> Result<i32> {
     for child in children {
         waitpid(child, None)?;
     }
+    Ok(0)
+}
+
+/// `trickle LIVE EXITS GAP_US`: leaves LIVE orphans that wait on a pipe, says `ready`; on a `go`
+/// line leaves EXITS more orphans that exit one by one, GAP_US apart, and says `started`; on a
+/// `release` line lets the LIVE ones exit too, says `released`, and waits for stdin to close.
+/// Each of the EXITS wakes the init while LIVE children are there for it to walk past.
+fn trickle(args: &[String]) -> Result<i32> {
+    let live: usize = number(args.first())?;
+    let exits: u64 = number(args.get(1))?;
+    let gap_us: u64 = number(args.get(2))?;
+    let (release_read, release_write) = pipe()?;
+    match sys::fork()? {
+        ForkResult::Child => {
+            drop(release_write);
+            for _ in 0..live {
+                if let Ok(ForkResult::Child) = sys::fork() {
+                    let mut byte = [0u8; 1];
+                    let _ = read(release_read.as_fd(), &mut byte);
+                    sys::exit_now(0);
+                }
+            }
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => drop(waitpid(child, None)?),
+    }
+    say("ready");
+    let mut line = String::new();
+    io::stdin().lock().read_line(&mut line)?;
+    match sys::fork()? {
+        ForkResult::Child => {
+            drop(release_write);
+            for index in 1..=exits {
+                if let Ok(ForkResult::Child) = sys::fork() {
+                    std::thread::sleep(Duration::from_micros(index * gap_us));
+                    sys::exit_now(0);
+                }
+            }
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => drop(waitpid(child, None)?),
+    }
+    say("started");
+    line.clear();
+    io::stdin().lock().read_line(&mut line)?;
+    drop(release_write);
+    say("released");
+    io::copy(&mut io::stdin().lock(), &mut io::sink())?;
     Ok(0)
 }

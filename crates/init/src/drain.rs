@@ -252,7 +252,7 @@ impl Supervisor {
                 return;
             }
         }
-        self.take_signals();
+        self.take_signals(false);
     }
 }
 

@@ -7,18 +7,17 @@
 //! thousands of processes are still exiting fights them for the kernel's task list lock, which
 //! makes every reap dearer.
 //!
-//! So the first SIGCHLD after a quiet spell is handled at once, and during a burst sweeps are
-//! spaced: at least [`BURST_GAP_US`] apart, and far enough apart that they take at most a
-//! twentieth of the time, but never more than [`MAX_GAP_US`]. Between sweeps the init sleeps and
-//! lets exits pile up (reaping a pile costs less per zombie than reaping one at a time). The
-//! child a SIGCHLD names is reaped by pid when the signal is read. No timer runs unless a sweep
-//! is due: an idle init never wakes.
+//! So the child a SIGCHLD names is reaped by pid as soon as the signal is read, and a sweep
+//! (walks until one finds nothing) is still needed after a SIGCHLD, for the exits whose SIGCHLD
+//! merged into one already pending, but it need not come at once. The walks that find a zombie
+//! are work any init must do; the last walk, the one that finds nothing, is the overhead. So the
+//! first SIGCHLD after a quiet spell is swept at once, and after that sweeps are spaced so that
+//! the walks that find nothing take at most a twentieth of the time, and never more than
+//! [`MAX_GAP_US`] apart. No timer runs unless a sweep is due: an idle init never wakes.
 
-/// Longest wait for a due sweep (and so for any signal during a burst).
+/// Longest wait for a due sweep.
 pub const MAX_GAP_US: u64 = 50_000;
-/// Shortest gap between sweeps once one has run: a SIGCHLD within it starts a burst.
-const BURST_GAP_US: u64 = 2_000;
-/// A sweep may take one part in (GAP_FACTOR + 1) of the time.
+/// The walks that find nothing may take one part in (GAP_FACTOR + 1) of the time.
 const GAP_FACTOR: u64 = 19;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +40,10 @@ impl SweepPacer {
         self.due.then(|| self.not_before_us.saturating_sub(now_us))
     }
 
-    /// A sweep ran from `started_us` to `ended_us`.
-    pub fn swept(&mut self, started_us: u64, ended_us: u64) {
+    /// A sweep ended at `ended_us`; its last walk, which found nothing, took `empty_walk_us`.
+    pub fn swept(&mut self, ended_us: u64, empty_walk_us: u64) {
         self.due = false;
-        let cost = ended_us.saturating_sub(started_us);
-        let gap = cost
-            .saturating_mul(GAP_FACTOR)
-            .clamp(BURST_GAP_US, MAX_GAP_US);
-        self.not_before_us = ended_us + gap;
+        self.not_before_us = ended_us + empty_walk_us.saturating_mul(GAP_FACTOR).min(MAX_GAP_US);
     }
 }
 
@@ -61,42 +56,34 @@ mod tests {
         let mut pacer = SweepPacer::default();
         assert_eq!(pacer.wait_us(5), None);
         pacer.request();
-        pacer.swept(10, 20);
+        pacer.swept(20, 10);
         assert_eq!(pacer.wait_us(30), None);
     }
 
     #[test]
-    fn the_first_exit_after_a_quiet_spell_is_swept_at_once() {
+    fn cheap_sweeps_happen_at_once() {
         let mut pacer = SweepPacer::default();
         pacer.request();
         assert_eq!(pacer.wait_us(0), Some(0));
-        pacer.swept(1_000, 1_050);
+        pacer.swept(50, 1);
         pacer.request();
-        assert_eq!(pacer.wait_us(1_050 + BURST_GAP_US), Some(0));
+        assert_eq!(pacer.wait_us(69), Some(0));
     }
 
     #[test]
-    fn in_a_burst_cheap_sweeps_are_spaced_by_the_burst_gap() {
+    fn empty_walks_take_at_most_a_twentieth_of_the_time() {
         let mut pacer = SweepPacer::default();
-        pacer.swept(0, 50);
+        pacer.swept(1_000_000, 600);
         pacer.request();
-        assert_eq!(pacer.wait_us(60), Some(50 + BURST_GAP_US - 60));
-    }
-
-    #[test]
-    fn costly_sweeps_take_at_most_a_twentieth_of_the_time() {
-        let mut pacer = SweepPacer::default();
-        pacer.swept(1_000_000, 1_002_000);
-        pacer.request();
-        assert_eq!(pacer.wait_us(1_002_000), Some(38_000));
-        assert_eq!(pacer.wait_us(1_030_000), Some(10_000));
-        assert_eq!(pacer.wait_us(1_040_000), Some(0));
+        assert_eq!(pacer.wait_us(1_000_000), Some(11_400));
+        assert_eq!(pacer.wait_us(1_010_000), Some(1_400));
+        assert_eq!(pacer.wait_us(1_011_400), Some(0));
     }
 
     #[test]
     fn a_due_sweep_never_waits_longer_than_the_cap() {
         let mut pacer = SweepPacer::default();
-        pacer.swept(0, 1_000_000);
+        pacer.swept(1_000_000, 1_000_000);
         pacer.request();
         assert_eq!(pacer.wait_us(1_000_000), Some(MAX_GAP_US));
     }

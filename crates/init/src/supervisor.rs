@@ -29,6 +29,13 @@ pub struct Supervisor {
     pub(crate) pacer: SweepPacer,
 }
 
+/// What one wait for any child found.
+enum Found {
+    Child,
+    Nothing,
+    NoChildren,
+}
+
 /// What one reaping pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Children {
@@ -47,28 +54,32 @@ impl Supervisor {
             }
             match self.pacer.wait_us(sys::monotonic_us()) {
                 Some(0) => self.sweep(),
-                // In a burst of exits: let them pile up for the next sweep rather than wake for
-                // each one. Other signals wait too (at most the pacer's longest gap).
-                Some(wait_us) => sys::sleep_us(wait_us),
-                // Nothing due: sleep until a signal comes, however long that is.
-                None => {
-                    if let Err(error) = sys::wait_readable(&self.signals, None) {
-                        if error != Errno::EINTR {
+                // A sweep is due later: sleep until then or until a signal comes. Signals are
+                // read as soon as they come, so that each SIGCHLD still names its child (a
+                // SIGCHLD left pending swallows the exits that follow it).
+                Some(wait_us) => {
+                    match sys::wait_readable(&self.signals, Some(wait_us.div_ceil(1000))) {
+                        Ok(true) => self.take_signals(false),
+                        Ok(false) | Err(Errno::EINTR) => {}
+                        Err(error) => {
                             self.complain(b"cannot wait for signals: ", error);
-                            // Never seen with a working signalfd; sweep now and then, not spin.
-                            sys::sleep_us(100_000);
-                            self.pacer.request();
+                            sys::sleep_us(wait_us);
                         }
                     }
                 }
+                // Nothing due: sleep in read(2) until a signal comes, however long that is.
+                None => self.take_signals(true),
             }
-            self.take_signals();
         }
     }
 
-    /// Handles every pending signal.
-    pub(crate) fn take_signals(&mut self) {
+    /// Handles every pending signal; with `block`, waits for the first one.
+    pub(crate) fn take_signals(&mut self, block: bool) {
+        let mut wait = block;
         loop {
+            if !wait && !matches!(sys::wait_readable(&self.signals, Some(0)), Ok(true)) {
+                return;
+            }
             let mut batch = [SignalInfo {
                 signal: 0,
                 code: 0,
@@ -81,25 +92,79 @@ impl Supervisor {
                         return;
                     }
                 }
-                Err(Errno::EINTR) => {}
-                // EAGAIN: none left.
-                Err(_) => return,
+                Err(Errno::EINTR) => continue,
+                Err(error) => {
+                    self.complain(b"cannot read signals: ", error);
+                    // Never seen with a working signalfd; sweep now and then rather than spin.
+                    sys::sleep_us(100_000);
+                    self.pacer.request();
+                    return;
+                }
+            }
+            wait = false;
+        }
+    }
+
+    /// Reaps every child that has exited by walking the child list, and tells the pacer what
+    /// the last walk, the one that found nothing, cost. Before each walk, pending signals are
+    /// handled: a child that a SIGCHLD names is reaped by pid rather than found by a walk.
+    fn sweep(&mut self) {
+        loop {
+            self.take_signals(false);
+            let started = sys::monotonic_us();
+            match self.reap_any() {
+                Found::Child => {}
+                Found::Nothing | Found::NoChildren => {
+                    let ended = sys::monotonic_us();
+                    self.pacer.swept(ended, ended.saturating_sub(started));
+                    return;
+                }
             }
         }
     }
 
-    /// Reaps every child that has exited, and tells the pacer what the walk that found nothing
-    /// cost: that is the overhead; reaping itself is useful work and is never held back.
-    fn sweep(&mut self) {
-        let mut last_call = sys::monotonic_us();
-        let _ = self.reap_all_timed(&mut last_call);
-        self.pacer.swept(last_call, sys::monotonic_us());
+    /// Reaps every child that has exited, however long it takes; tells whether any child is left.
+    pub(crate) fn reap_all(&mut self) -> Children {
+        loop {
+            match self.reap_any() {
+                Found::Child => {}
+                Found::Nothing => return Children::Running,
+                Found::NoChildren => return Children::None,
+            }
+        }
     }
 
-    /// Reaps every child that has exited; tells whether any child is left.
-    pub(crate) fn reap_all(&mut self) -> Children {
-        let mut last_call = 0;
-        self.reap_all_timed(&mut last_call)
+    /// One wait for any child (a walk of the child list up to the first zombie).
+    fn reap_any(&mut self) -> Found {
+        loop {
+            let next = if self.wants_comm() {
+                // Peek first so that the zombie's comm can still be read, then reap it by pid.
+                match sys::peek_exited() {
+                    // Peeked but not reapable cannot happen for our own child; say nothing is
+                    // left rather than spin on it.
+                    Ok(Some(pid)) => {
+                        return if self.reap_one(pid) {
+                            Found::Child
+                        } else {
+                            Found::Nothing
+                        }
+                    }
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
+                }
+            } else {
+                sys::reap(-1)
+            };
+            return match next {
+                Ok(Some(exit)) => {
+                    self.on_exit(exit, Comm::default());
+                    Found::Child
+                }
+                Ok(None) => Found::Nothing,
+                Err(Errno::EINTR) => continue,
+                Err(_) => Found::NoChildren,
+            };
+        }
     }
 
     /// Forwards what is to be forwarded; reaps the children that SIGCHLDs name, and the main
@@ -160,38 +225,6 @@ impl Supervisor {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// [`Self::reap_all`], noting in `last_call` when the last wait started.
-    fn reap_all_timed(&mut self, last_call: &mut u64) -> Children {
-        loop {
-            if *last_call != 0 {
-                *last_call = sys::monotonic_us();
-            }
-            let next = if self.wants_comm() {
-                // Peek first so that the zombie's comm can still be read, then reap it by pid.
-                match sys::peek_exited() {
-                    Ok(Some(pid)) => {
-                        if self.reap_one(pid) {
-                            continue;
-                        }
-                        // Peeked but not reapable (cannot happen for our own child): stop rather
-                        // than spin on it.
-                        return Children::Running;
-                    }
-                    Ok(None) => Ok(None),
-                    Err(error) => Err(error),
-                }
-            } else {
-                sys::reap(-1)
-            };
-            match next {
-                Ok(Some(exit)) => self.on_exit(exit, Comm::default()),
-                Ok(None) => return Children::Running,
-                Err(Errno::EINTR) => {}
-                Err(_) => return Children::None,
-            }
         }
     }
 

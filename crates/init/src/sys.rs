@@ -132,8 +132,7 @@ pub fn signal_is_ignored(signal: c_int) -> Result<bool, Errno> {
     check(ret).map(|_| old.handler == libc::SIG_IGN)
 }
 
-/// `signalfd4(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK)`: a descriptor that reads pending signals of
-/// `mask` (EAGAIN when there is none).
+/// `signalfd4(-1, mask, SFD_CLOEXEC)`: a blocking descriptor that reads pending signals of `mask`.
 pub fn signalfd(mask: &SigSet) -> Result<Fd, Errno> {
     let bits = mask.bits();
     // SAFETY: the mask pointer is valid for 8 bytes, the size we pass.
@@ -143,7 +142,7 @@ pub fn signalfd(mask: &SigSet) -> Result<Fd, Errno> {
             -1,
             &bits as *const u64,
             KERNEL_SIGSET_SIZE,
-            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+            libc::SFD_CLOEXEC,
         )
     };
     check(ret).map(|fd| Fd(fd as c_int))

@@ -22,7 +22,8 @@ fn now_ns() -> Result<i128> {
     Ok(now.tv_sec() as i128 * 1_000_000_000 + now.tv_nsec() as i128)
 }
 
-pub fn measure(init: &Init, runs: usize) -> Result<LatencyResult> {
+/// Latencies in µs of `runs` SIGTERMs, in the order sent.
+pub fn samples(init: &Init, runs: usize) -> Result<Vec<f64>> {
     let workload = command_line(&own_exe()?, &["term-latency"]);
     let mut sandbox = Sandbox::start(
         &init.command(workload),
@@ -41,11 +42,16 @@ pub fn measure(init: &Init, runs: usize) -> Result<LatencyResult> {
         let received: i128 = line[5..].parse().context("term time")?;
         samples.push((received - sent) as f64 / 1000.0);
     }
+    Ok(samples)
+}
+
+/// Median and 99th percentile.
+pub fn summarize(mut samples: Vec<f64>) -> LatencyResult {
     samples.sort_by(f64::total_cmp);
     let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
-    Ok(LatencyResult {
-        runs,
+    LatencyResult {
+        runs: samples.len(),
         median_us: at(0.5),
         p99_us: at(0.99),
-    })
+    }
 }

@@ -4,6 +4,7 @@
 pub mod idle;
 pub mod latency;
 pub mod reap;
+pub mod trickle;
 
 use std::path::{Path, PathBuf};
 

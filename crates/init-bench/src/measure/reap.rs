@@ -37,10 +37,10 @@ pub struct ReapResult {
 }
 
 /// A pids cgroup that is removed on drop.
-struct PidsCgroup(PathBuf);
+pub(crate) struct PidsCgroup(pub(crate) PathBuf);
 
 impl PidsCgroup {
-    fn new(name: &str) -> Result<PidsCgroup> {
+    pub(crate) fn new(name: &str) -> Result<PidsCgroup> {
         let path = PathBuf::from(PIDS_ROOT)
             .join(format!("undertaker-bench-{}-{name}", std::process::id()));
         fs::create_dir(&path).with_context(|| format!("create {}", path.display()))?;
@@ -48,7 +48,7 @@ impl PidsCgroup {
     }
 
     /// Processes not reaped yet.
-    fn current(&self) -> Result<u64> {
+    pub(crate) fn current(&self) -> Result<u64> {
         Ok(fs::read_to_string(self.0.join("pids.current"))?
             .trim()
             .parse()?)
