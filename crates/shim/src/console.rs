@@ -88,7 +88,7 @@ fn receive_fd(listener: &UnixListener) -> std::io::Result<OwnedFd> {
 
 /// A pty master, shared by its copies and its resize handle.
 #[derive(Clone)]
-pub struct Pty(Arc<AsyncFd<File>>);
+pub struct Pty(Arc<AsyncFd<sys::Registered<File>>>);
 
 impl Pty {
     pub fn new(master: File) -> Result<Self> {
@@ -111,7 +111,7 @@ impl Pty {
 
     pub fn resize(&self, width: u32, height: u32) -> Result<()> {
         let clamp = |v: u32| v.min(u16::MAX as u32) as u16;
-        sys::set_window_size(self.0.get_ref(), clamp(height), clamp(width)).map_err(|e| {
+        sys::set_window_size(&self.0.get_ref().0, clamp(height), clamp(width)).map_err(|e| {
             ShimError::Os {
                 what: format!("resize pty to {width}x{height}"),
                 source: e,
@@ -122,7 +122,7 @@ impl Pty {
 
 impl AsFd for Pty {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.get_ref().as_fd()
+        self.0.get_ref().0.as_fd()
     }
 }
 
@@ -135,7 +135,7 @@ impl AsyncRead for Pty {
         loop {
             let mut guard = ready!(self.0.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| (&mut fd.get_ref()).read(unfilled)) {
+            match guard.try_io(|fd| (&mut &fd.get_ref().0).read(unfilled)) {
                 Ok(result) => return Poll::Ready(result.map(|n| buf.advance(n))),
                 Err(_would_block) => continue,
             }
@@ -151,7 +151,7 @@ impl AsyncWrite for Pty {
     ) -> Poll<std::io::Result<usize>> {
         loop {
             let mut guard = ready!(self.0.poll_write_ready(cx))?;
-            match guard.try_io(|fd| (&mut fd.get_ref()).write(data)) {
+            match guard.try_io(|fd| (&mut &fd.get_ref().0).write(data)) {
                 Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }

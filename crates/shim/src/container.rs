@@ -57,6 +57,7 @@ pub struct Container {
     pub(crate) init_settings: InitSettings,
     /// Where undertaker-init is in the container; `None` when it runs without.
     pub(crate) injection: Option<Injection>,
+    oom_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Container {
@@ -182,7 +183,13 @@ impl Container {
             reporter,
             init_settings,
             injection,
+            oom_watch: Mutex::new(None),
         });
+        if let Some(cgroup) = &container.cgroup {
+            if let Some(task) = crate::oom::watch(&container.id, cgroup, publisher) {
+                *container.oom_watch.lock().unwrap() = Some(task);
+            }
+        }
         container.watch_exit(init, sub.claim(pid));
         Ok(container)
     }
@@ -317,6 +324,9 @@ impl Container {
             }
             if !self.rootfs.is_empty() {
                 unmount_rootfs(&self.bundle);
+            }
+            if let Some(watch) = self.oom_watch.lock().unwrap().take() {
+                watch.abort();
             }
             self.publisher.task_delete(&p, exit).await;
         } else {

@@ -48,13 +48,22 @@ pub fn adopt_received_fd(raw: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(raw) }
 }
 
-/// Registers a file with tokio's reactor (a pty master, for async copies).
-pub fn register_async(
-    file: std::fs::File,
-) -> std::io::Result<tokio::io::unix::AsyncFd<std::fs::File>> {
-    // SAFETY: the AsyncFd takes the file by value and owns it, so the descriptor
+/// A descriptor owner as tokio's reactor wants it (`AsRawFd`).
+pub struct Registered<T>(pub T);
+
+impl<T: std::os::fd::AsFd> AsRawFd for Registered<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// Registers an owned descriptor (a pty master, an eventfd, an inotify) with tokio's reactor.
+pub fn register_async<T: std::os::fd::AsFd>(
+    owner: T,
+) -> std::io::Result<tokio::io::unix::AsyncFd<Registered<T>>> {
+    // SAFETY: the AsyncFd takes `owner` by value and keeps it, so the descriptor
     // stays open and refers to the same file for as long as it is registered.
-    unsafe { tokio::io::unix::AsyncFd::register(file) }.map_err(std::io::Error::from)
+    unsafe { tokio::io::unix::AsyncFd::register(Registered(owner)) }.map_err(std::io::Error::from)
 }
 
 nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
