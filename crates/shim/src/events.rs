@@ -14,6 +14,54 @@ use containerd_shim_protos::{
 
 use crate::process::{timestamp, Exit, Process};
 
+/// Sends one event to containerd and waits for it to be accepted: for the
+/// `delete` action, which exits right after and has no publisher queue to drain.
+pub async fn forward_now(
+    ttrpc_address: &str,
+    namespace: &str,
+    topic: &str,
+    event: &dyn MessageDyn,
+) -> Result<(), String> {
+    use containerd_shim_protos::{
+        shim::{event::Envelope, events::ForwardRequest},
+        shim_async::{Client, EventsClient},
+    };
+    let address = if ttrpc_address.contains("://") {
+        ttrpc_address.to_string()
+    } else {
+        format!("unix://{ttrpc_address}")
+    };
+    let client = Client::connect(&address)
+        .await
+        .map_err(|e| format!("connect to {address}: {e}"))?;
+    let mut value = Vec::new();
+    event
+        .write_to_vec_dyn(&mut value)
+        .map_err(|e| format!("encode {topic}: {e}"))?;
+    let envelope = Envelope {
+        timestamp: MessageField::some(timestamp(time::OffsetDateTime::now_utc())),
+        namespace: namespace.to_string(),
+        topic: topic.to_string(),
+        event: MessageField::some(
+            containerd_shim_protos::protobuf::well_known_types::any::Any {
+                type_url: event.descriptor_dyn().full_name().to_string(),
+                value,
+                ..Default::default()
+            },
+        ),
+        ..Default::default()
+    };
+    let request = ForwardRequest {
+        envelope: MessageField::some(envelope),
+        ..Default::default()
+    };
+    EventsClient::new(client)
+        .forward(Context::default(), &request)
+        .await
+        .map(drop)
+        .map_err(|e| format!("forward {topic}: {e}"))
+}
+
 /// containerd's publisher, bound to the namespace of this shim's containers.
 #[derive(Clone)]
 pub struct Publisher {

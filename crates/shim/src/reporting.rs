@@ -77,43 +77,55 @@ impl Reporter {
             .await;
     }
 
-    pub async fn leaked(&self, mut processes: Vec<Process>, reason: LeakReason) {
+    /// The leaked event for `processes`; `None` when there are none.
+    pub fn leaked_event(&self, mut processes: Vec<Process>, reason: LeakReason) -> Option<Leaked> {
         if processes.is_empty() {
-            return;
+            return None;
         }
         let total = processes.len() as u64;
         processes.truncate(MAX_LISTED);
-        tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total, ?reason, "killed leaked processes");
-        let event = Leaked {
+        Some(Leaked {
             identity: MessageField::some(self.identity.clone()),
             timestamp: Self::stamp(),
             processes,
             total,
             reason: reason.into(),
             ..Default::default()
-        };
-        self.publisher
-            .publish(undertaker_events::LEAKED, Box::new(event))
-            .await;
+        })
     }
 
-    pub async fn unkillable(&self, mut processes: Vec<Process>) {
+    /// The unkillable event for `processes`; `None` when there are none.
+    pub fn unkillable_event(&self, mut processes: Vec<Process>) -> Option<Unkillable> {
         if processes.is_empty() {
-            return;
+            return None;
         }
         let total = processes.len() as u64;
         processes.truncate(MAX_LISTED);
-        tracing::warn!(container = %self.identity.container_id, total, "processes survived SIGKILL");
-        let event = Unkillable {
+        Some(Unkillable {
             identity: MessageField::some(self.identity.clone()),
             timestamp: Self::stamp(),
             processes,
             total,
             ..Default::default()
-        };
-        self.publisher
-            .publish(undertaker_events::UNKILLABLE, Box::new(event))
-            .await;
+        })
+    }
+
+    pub async fn leaked(&self, processes: Vec<Process>, reason: LeakReason) {
+        if let Some(event) = self.leaked_event(processes, reason) {
+            tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total = event.total, ?reason, "killed leaked processes");
+            self.publisher
+                .publish(undertaker_events::LEAKED, Box::new(event))
+                .await;
+        }
+    }
+
+    pub async fn unkillable(&self, processes: Vec<Process>) {
+        if let Some(event) = self.unkillable_event(processes) {
+            tracing::warn!(container = %self.identity.container_id, total = event.total, "processes survived SIGKILL");
+            self.publisher
+                .publish(undertaker_events::UNKILLABLE, Box::new(event))
+                .await;
+        }
     }
 }
 

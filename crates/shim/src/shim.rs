@@ -4,8 +4,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use async_trait::async_trait;
 use containerd_shim::{
-    publisher::RemotePublisher, Config, DeleteResponse, Error, ExitSignal, Flags, Result, Shim,
-    StartOpts,
+    publisher::RemotePublisher, Config, DeleteResponse, ExitSignal, Flags, Result, Shim, StartOpts,
 };
 
 use crate::{events::Publisher, exits::ExitRouter, service::TaskService, shim_delete, shim_start};
@@ -40,7 +39,7 @@ impl Shim for UndertakerShim {
     }
 
     async fn delete_shim(&mut self) -> Result<DeleteResponse> {
-        shim_delete::delete(&self.id, &self.bundle).await
+        shim_delete::delete(&self.id, &self.namespace, &self.bundle).await
     }
 
     async fn wait(&mut self) {
@@ -61,9 +60,4 @@ impl Shim for UndertakerShim {
             self.exit.clone(),
         )
     }
-}
-
-/// Maps our errors into containerd-shim's for the lifecycle actions.
-pub fn other(e: impl std::fmt::Display) -> Error {
-    Error::Other(e.to_string())
 }
