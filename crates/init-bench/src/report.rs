@@ -61,6 +61,14 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
             },
         },
         Row {
+            label: format!("reap {orphans} orphans: init CPU, worst run (ms)"),
+            value: |r| {
+                r.reap
+                    .as_ref()
+                    .map(|reap| format!("{:.1}", reap.worst_init_cpu_ms))
+            },
+        },
+        Row {
             label: format!("reap {orphans} orphans: init wake-ups"),
             value: |r| r.reap.as_ref().map(|reap| reap.init_wakeups.to_string()),
         },
