@@ -2,6 +2,7 @@
 //! library call; this file only parses, dispatches, and maps failures to exit codes.
 
 mod install;
+mod scan;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Command {
     Install(install::InstallArgs),
     /// Remove undertaker from this node: containerd's config as it was, the files gone, restart.
     Uninstall(install::UninstallArgs),
+    /// Zombies (and who fails to reap them), processes stuck in D state and pids use of every
+    /// container on this node; a table, JSON, or a node-problem-detector plugin verdict.
+    Scan(scan::ScanArgs),
 }
 
 /// Exit codes besides 0 (success) and 2 (usage error, from clap).
@@ -55,6 +59,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Install(args) => install::install(args).await,
         Command::Uninstall(args) => install::uninstall(args).await,
+        Command::Scan(args) => match scan::scan(args).await {
+            Ok(code) => return code,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 //! offenders first, rather than cut in the middle of a name.
 
 use crate::report::{NodeReport, SkipReason};
-use crate::thresholds::Problem;
+use crate::thresholds::{counted, Problem};
 
 /// NPD's default `max_output_length`.
 pub const NPD_MESSAGE_MAX: usize = 80;
@@ -54,7 +54,7 @@ pub fn npd_verdict(report: &NodeReport, problems: &[Problem<'_>], max_len: usize
         .collect();
     if let Some(first) = unreadable.first() {
         return npd_unknown(
-            &format!("{} container(s) unreadable: {first}", unreadable.len()),
+            &format!("{} unreadable: {first}", counted(unreadable.len(), "container")),
             max_len,
         );
     }
@@ -64,8 +64,9 @@ pub fn npd_verdict(report: &NodeReport, problems: &[Problem<'_>], max_len: usize
         status: NpdStatus::Ok,
         message: truncate(
             &format!(
-                "ok: {} containers, {zombies} zombies, {blocked} in D, none over limits",
-                report.containers.len()
+                "ok: {}, {}, {blocked} in D, none over limits",
+                counted(report.containers.len(), "container"),
+                counted(zombies, "zombie"),
             ),
             max_len,
         ),
@@ -207,7 +208,7 @@ mod tests {
         assert_eq!(verdict.status.exit_code(), 2);
         assert_eq!(
             verdict.message,
-            "unknown: 1 container(s) unreadable: cannot read /proc/42/cgroup: denied"
+            "unknown: 1 container unreadable: cannot read /proc/42/cgroup: denied"
         );
         // An exited container is no reason for doubt.
         report.skipped[0].reason = SkipReason::Exited("gone".into());

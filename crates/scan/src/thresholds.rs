@@ -93,9 +93,9 @@ impl Problem<'_> {
             Finding::Zombies { count, .. } => match container.worst_parent() {
                 Some(parent) => {
                     let comm = parent.comm.as_deref().unwrap_or("?");
-                    format!("{path} {count} zombies of {comm}")
+                    format!("{path} {} of {comm}", counted(count, "zombie"))
                 }
-                None => format!("{path} {count} zombies"),
+                None => format!("{path} {}", counted(count, "zombie")),
             },
             Finding::Blocked { count, .. } => {
                 let wchan = container
@@ -121,6 +121,15 @@ impl Problem<'_> {
     /// The number that is over the limit (for pids, the percent in use).
     pub fn value(&self) -> u64 {
         self.finding.magnitude()
+    }
+}
+
+/// `1 zombie`, `5 zombies`.
+pub(crate) fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 

@@ -1,0 +1,326 @@
+//! Root test: `undertaker scan` against a real containerd (undertaker-testbed), handler `runc`.
+//!
+//! A clean pod idles; a zombie pod's main process forks five subshells, then execs `sleep`,
+//! which never reaps. Each subshell waits until its parent's name is `sleep` before it exits,
+//! so all five die after the exec and become zombies of `sleep`: exactly five, every run.
+//! The scan must count them exactly in `--json` and the table, pass or fail `--npd` by its
+//! thresholds, see a frozen process as stuck in D, and answer `--npd` with exit 2 when
+//! containerd hangs or is gone.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use undertaker_testbed::{Container, Testbed, TestbedOptions};
+
+/// Exactly five zombies of the container's main process (see the module comment). `read`
+/// and `[` are shell builtins, so the wait loop forks nothing but its `sleep`, which the
+/// subshell reaps itself.
+const ZOMBIE_SCRIPT: &str = "for i in 1 2 3 4 5; do \
+     ( while read -r comm < /proc/$$/comm; [ \"$comm\" != sleep ]; do sleep 0.01; done ) & \
+     done; exec sleep 1000";
+const ZOMBIES: u64 = 5;
+
+/// Idles until stopped; stops at once on SIGTERM. Two processes: `sh` and `sleep`.
+const IDLE_SCRIPT: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
+
+#[test]
+fn scan_counts_zombies_exactly_and_answers_as_an_npd_plugin() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: scanning a real containerd needs root");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let socket = runtime.block_on(async {
+        let testbed = Testbed::start(TestbedOptions::default())
+            .await
+            .expect("testbed");
+        let socket = testbed.socket().to_path_buf();
+
+        let clean_pod = testbed.pod("clean", "runc").run().await.expect("clean pod");
+        let idle = clean_pod
+            .container("idle")
+            .shell(IDLE_SCRIPT)
+            .run()
+            .await
+            .expect("idle container");
+        wait_for(&socket, &idle, |c| c["processes"] == 2).await;
+        let ok = scan(&socket, &["--npd"]);
+        assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+        assert_eq!(
+            stdout(&ok),
+            "ok: 1 container, 0 zombies, 0 in D, none over limits\n"
+        );
+
+        let zombie_pod = testbed
+            .pod("zombies", "runc")
+            .run()
+            .await
+            .expect("zombie pod");
+        let maker = zombie_pod
+            .container("maker")
+            .shell(ZOMBIE_SCRIPT)
+            .run()
+            .await
+            .expect("zombie container");
+        let pid = maker.pid().await.expect("pid of the zombie maker");
+        // Wait on the live processes, not on the zombie count: once `sleep` is alone, every
+        // subshell has exited.
+        let found = wait_for(&socket, &maker, |c| c["processes"] == 1).await;
+        assert_eq!(
+            found,
+            json!({
+                "id": maker.id(),
+                "pod": {"namespace": "default", "name": "zombies",
+                        "uid": zombie_pod.config().metadata.as_ref().unwrap().uid},
+                "container": "maker",
+                "runtime_handler": "runc",
+                "pid": pid,
+                "processes": 1,
+                "zombies": ZOMBIES,
+                "zombie_parents": [
+                    {"pid": pid, "comm": "sleep", "zombies": ZOMBIES, "zombie_comms": {"sh": ZOMBIES}}
+                ],
+                "d_state": [],
+                // A zombie holds its pid until it is reaped.
+                "pids": {"current": 1 + ZOMBIES, "max": null}
+            })
+        );
+        let document = scan_json(&socket, &[]);
+        let idle_found = container_in(&document, idle.id()).expect("the idle container");
+        assert_eq!(idle_found["zombies"], 0);
+        assert_eq!(idle_found["zombie_parents"], json!([]));
+        assert_eq!(document["problems"], json!([]));
+        assert_eq!(document["skipped"], json!([]));
+
+        let table = scan(&socket, &[]);
+        assert_eq!(table.status.code(), Some(0), "{}", text(&table));
+        let table = stdout(&table);
+        let header = table.lines().next().unwrap();
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["NAMESPACE", "POD", "CONTAINER", "HANDLER", "PROCS", "ZOMBIES", "D", "PIDS", "WORST", "PARENT"]
+        );
+        let row = table
+            .lines()
+            .find(|line| line.contains("maker"))
+            .unwrap_or_else(|| panic!("a row for the zombie maker:\n{table}"));
+        let worst = format!("sleep[{pid}]:");
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["default", "zombies", "maker", "runc", "1", "5", "0", "6/max", worst.as_str(), "5"],
+            "{table}"
+        );
+
+        // NPD: five zombies pass a limit of 10 (the default) and of 5; not a limit of 4.
+        for (limit, code) in [(None, 0), (Some("5"), 0), (Some("4"), 1)] {
+            let mut args = vec!["--npd"];
+            if let Some(limit) = limit {
+                args.extend(["--max-zombies", limit]);
+            }
+            let verdict = scan(&socket, &args);
+            assert_eq!(verdict.status.code(), Some(code), "{limit:?}: {}", text(&verdict));
+            assert_eq!(stdout(&verdict).lines().count(), 1, "{}", text(&verdict));
+            assert!(stdout(&verdict).len() <= 81, "{}", text(&verdict));
+        }
+        let problem = scan(&socket, &["--npd", "--max-zombies", "4"]);
+        assert_eq!(stdout(&problem), "default/zombies/maker 5 zombies of sleep\n");
+        let as_json = scan_json(&socket, &["--max-zombies", "4"]);
+        assert_eq!(as_json["problems"][0]["kind"], "zombies");
+        assert_eq!(as_json["problems"][0]["value"], ZOMBIES);
+        assert_eq!(as_json["problems"][0]["limit"], 4);
+
+        // Another namespace: nothing of ours.
+        let elsewhere = scan_json(&socket, &["--namespace", "kube-system"]);
+        assert_eq!(elsewhere["containers"], json!([]));
+
+        frozen_sleep_is_stuck_in_d(&socket, &maker, pid);
+        hung_containerd_is_unknown(&testbed, &socket);
+
+        maker.stop(Duration::from_secs(1)).await.expect("stop the zombie maker");
+        idle.stop(Duration::from_secs(5)).await.expect("stop the idle container");
+        socket
+    });
+    // The testbed is gone: containerd stopped, its socket removed.
+    let gone = scan(&socket, &["--npd", "--timeout", "5s"]);
+    assert_eq!(gone.status.code(), Some(2), "{}", text(&gone));
+    assert!(
+        stdout(&gone).starts_with(&format!("unknown: {}: ", socket.display())),
+        "{}",
+        text(&gone)
+    );
+}
+
+/// A process in a frozen v1 freezer cgroup shows state D: the zombie maker's `sleep`, frozen,
+/// must show up as stuck (and persisting across the recheck), with where it sleeps.
+fn frozen_sleep_is_stuck_in_d(socket: &Path, maker: &Container, pid: i32) {
+    let freezer =
+        Path::new("/sys/fs/cgroup/freezer").join(maker.cgroup_path().trim_start_matches('/'));
+    if !freezer.join("freezer.state").exists() {
+        eprintln!(
+            "no v1 freezer at {}: D-state check skipped",
+            freezer.display()
+        );
+        return;
+    }
+    let frozen = Frozen::freeze(&freezer);
+    let found = scan_json(socket, &["--d-state-recheck", "200ms"]);
+    let maker_found = container_in(&found, maker.id()).expect("the zombie maker");
+    // Where it sleeps depends on the kernel: a task frozen in its nanosleep stays there
+    // (6.1+), an older kernel parks it in `__refrigerator`.
+    let wchan = maker_found["d_state"][0]["wchan"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!wchan.is_empty(), "{maker_found:#}");
+    assert_eq!(
+        maker_found["d_state"],
+        json!([{"pid": pid, "comm": "sleep", "cmdline": "sleep 1000",
+                "wchan": wchan, "persisting": true}])
+    );
+    let verdict = scan(socket, &["--npd", "--d-state-recheck", "200ms"]);
+    assert_eq!(verdict.status.code(), Some(1), "{}", text(&verdict));
+    assert_eq!(
+        stdout(&verdict),
+        format!("default/zombies/maker 1 in D at {wchan}\n")
+    );
+    let allowed = scan(
+        socket,
+        &["--npd", "--max-d-state", "1", "--d-state-recheck", "200ms"],
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    drop(frozen);
+}
+
+/// containerd stopped with SIGSTOP accepts connections but answers nothing: `--npd` must give
+/// up within `--timeout` and exit 2.
+fn hung_containerd_is_unknown(testbed: &Testbed, socket: &Path) {
+    let pid_file = testbed.dir().join("containerd.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("containerd's pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let stopped = Stopped::stop(pid);
+    let verdict = scan(socket, &["--npd", "--timeout", "1s"]);
+    drop(stopped);
+    assert_eq!(verdict.status.code(), Some(2), "{}", text(&verdict));
+    assert_eq!(
+        stdout(&verdict),
+        format!("unknown: {}: no answer in 1s\n", socket.display())
+    );
+}
+
+/// Thaws the freezer cgroup on drop, also when an assertion failed.
+struct Frozen(PathBuf);
+
+impl Frozen {
+    fn freeze(dir: &Path) -> Frozen {
+        std::fs::write(dir.join("freezer.state"), "FROZEN").expect("freeze");
+        let frozen = Frozen(dir.to_path_buf());
+        let started = Instant::now();
+        while std::fs::read_to_string(dir.join("freezer.state"))
+            .unwrap_or_default()
+            .trim()
+            != "FROZEN"
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the cgroup did not freeze"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        frozen
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::write(self.0.join("freezer.state"), "THAWED") {
+            eprintln!("cannot thaw {}: {error}", self.0.display());
+        }
+    }
+}
+
+/// Resumes the process on drop (SIGCONT), also when an assertion failed.
+struct Stopped(Pid);
+
+impl Stopped {
+    fn stop(pid: i32) -> Stopped {
+        let pid = Pid::from_raw(pid);
+        kill(pid, Signal::SIGSTOP).expect("SIGSTOP containerd");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGCONT);
+    }
+}
+
+/// Scans until `ready` holds for `container`'s entry, and returns that entry.
+async fn wait_for(socket: &Path, container: &Container, ready: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let document = scan_json(socket, &[]);
+        if let Some(found) = container_in(&document, container.id()) {
+            if ready(found) {
+                return found.clone();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "container {} never got ready; last scan:\n{document:#}",
+            container.name()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn container_in<'a>(document: &'a Value, id: &str) -> Option<&'a Value> {
+    document["containers"]
+        .as_array()?
+        .iter()
+        .find(|container| container["id"] == id)
+}
+
+fn scan_json(socket: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend(args);
+    let output = scan(socket, &all);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let document: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}", text(&output)));
+    assert_eq!(document["schema"], "undertaker.io/scan/v1");
+    document
+}
+
+fn scan(socket: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_undertaker"))
+        .arg("scan")
+        .arg("--address")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run undertaker scan")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
