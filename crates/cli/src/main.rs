@@ -1,6 +1,7 @@
 //! `undertaker`: the node CLI. Each subcommand is a module that turns its arguments into a
 //! library call; this file only parses, dispatches, and maps failures to exit codes.
 
+mod events;
 mod install;
 mod scan;
 
@@ -34,6 +35,9 @@ enum Command {
     /// Zombies (and who fails to reap them), processes stuck in D state and pids use of every
     /// container on this node; a table, JSON, or a node-problem-detector plugin verdict.
     Scan(scan::ScanArgs),
+    /// Follow containerd's events: what undertaker reaped, leaked or could not kill, and the task
+    /// events, with the pod they concern.
+    Events(events::EventsArgs),
 }
 
 /// Exit codes besides 0 (success) and 2 (usage error, from clap).
@@ -63,6 +67,7 @@ async fn main() -> ExitCode {
             Ok(code) => return code,
             Err(error) => Err(error),
         },
+        Command::Events(args) => events::events(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
