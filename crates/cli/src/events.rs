@@ -181,7 +181,7 @@ impl Follower {
             .await;
         let mut stream = match subscribed {
             Ok(response) => response.into_inner(),
-            Err(status) => return broken(false, anyhow::Error::new(status).context("Subscribe")),
+            Err(status) => return broken(false, status_error("Subscribe", &status)),
         };
         loop {
             let envelope = match stream.message().await {
@@ -189,7 +189,7 @@ impl Follower {
                 Ok(None) => {
                     return broken(delivered, anyhow::anyhow!("containerd closed the stream"))
                 }
-                Err(status) => return broken(delivered, anyhow::Error::new(status)),
+                Err(status) => return broken(delivered, status_error("event stream", &status)),
             };
             delivered = true;
             let Some(record) = self.record(&channel, envelope).await else {
@@ -259,6 +259,11 @@ impl Follower {
         }
         out.flush()
     }
+}
+
+/// A gRPC failure in a few words (a `Status`'s own Display carries its whole source chain).
+fn status_error(call: &str, status: &tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{call}: {:?}: {}", status.code(), status.message())
 }
 
 async fn connect(address: &Path) -> anyhow::Result<Channel> {

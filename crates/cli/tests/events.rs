@@ -39,13 +39,18 @@ async fn json_shows_task_start_and_exit_of_a_cri_container_with_its_pod() {
     cli.wait_following(&testbed).await;
 
     let pod = testbed.pod("events-pod", "runc").run().await.expect("pod");
-    // A PID 1 that handles TERM, so the stop gives a known exit status.
+    // A PID 1 that handles TERM, so the stop gives a known exit status; stopped only once it
+    // says the handler is in place (PID 1 ignores a TERM that comes before).
     let container = pod
         .container("sleeper")
-        .shell("trap 'exit 7' TERM; sleep 300 & wait")
+        .shell("trap 'exit 7' TERM; echo trapped; sleep 300 & wait")
         .run()
         .await
         .expect("container");
+    container
+        .wait_for_logs(WAIT, |lines| lines.iter().any(|l| l.text == "trapped"))
+        .await
+        .expect("the TERM handler is set");
     let pid = container.pid().await.expect("pid");
     container.stop(Duration::from_secs(20)).await.expect("stop");
 
@@ -57,6 +62,7 @@ async fn json_shows_task_start_and_exit_of_a_cri_container_with_its_pod() {
     let start = cli.next_json(is("/tasks/start")).await;
     let exit = cli.next_json(is("/tasks/exit")).await;
 
+    println!("{start}\n{exit}");
     let metadata = pod.config().metadata.clone().expect("pod metadata");
     for event in [&start, &exit] {
         assert_eq!(event["namespace"], CRI_NAMESPACE, "{event}");
@@ -115,6 +121,7 @@ async fn undertaker_events_published_into_containerd_are_decoded_with_pod_identi
         .next_line(|line| line.contains(" /undertaker/reaped k8s.io/shop"))
         .await;
 
+    println!("{leaked_line}\n{reaped_line}");
     assert!(
         leaked_line.contains(
             " /undertaker/leaked k8s.io/shop/web-0/nginx id=0123456789abc total=1 reason=stop \
@@ -159,11 +166,10 @@ async fn reconnects_after_containerd_restarts() {
         event["processes"][0]["wchan"], "fuse_wait_answer",
         "{event}"
     );
-    assert!(
-        cli.stderr().contains("reconnecting"),
-        "notice on stderr: {}",
-        cli.stderr()
-    );
+    let stderr = cli.stderr();
+    let notice = stderr.lines().find(|l| l.contains("reconnecting"));
+    println!("{}", notice.unwrap_or_default());
+    assert!(notice.is_some(), "a notice on stderr: {stderr}");
     assert!(cli.stop(Signal::SIGTERM).success(), "{}", cli.stderr());
 }
 
