@@ -1,0 +1,195 @@
+use std::time::{Duration, SystemTime};
+
+use undertaker_events::{annotations, Event as Payload, EventRecord, Identity, Process, Reaped};
+
+use super::*;
+
+fn identity(pod: &str, container: &str) -> Identity {
+    let annotations = [
+        (annotations::SANDBOX_NAME, pod),
+        (annotations::SANDBOX_NAMESPACE, "shop"),
+        (annotations::SANDBOX_UID, "uid-1"),
+        (annotations::CONTAINER_NAME, container),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Identity::from_annotations("k8s.io", &format!("id-{container}"), "", &annotations)
+}
+
+fn reaped(identity: Identity, pids: std::ops::RangeInclusive<u32>) -> Report {
+    let processes = pids
+        .map(|pid| Process::named(pid, "sleep").exited(0))
+        .collect();
+    let event = Payload::Reaped(Reaped::now(identity, processes, 0, 0));
+    let record = EventRecord::new(&event, "k8s.io", SystemTime::now());
+    Report::from_event(&event, record).unwrap()
+}
+
+fn at(seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + seconds)
+}
+
+#[test]
+fn a_storm_of_n_reaped_reports_is_one_event_with_count_n() {
+    let mut aggregator = Aggregator::new("node-1");
+    let n = 500;
+    for pid in 1..=n {
+        assert!(aggregator.add(&reaped(identity("web-0", "app"), pid..=pid), at(0)));
+    }
+
+    let due = aggregator.due(None);
+
+    let [due] = due.as_slice() else {
+        panic!("one Event, not {}", due.len());
+    };
+    assert!(due.create);
+    let event = &due.event;
+    assert_eq!(event.count, Some(n as i32));
+    assert_eq!(event.reason.as_deref(), Some("ZombiesReaped"));
+    assert_eq!(event.type_.as_deref(), Some("Normal"));
+    let object = &event.involved_object;
+    assert_eq!(object.kind.as_deref(), Some("Pod"));
+    assert_eq!(object.name.as_deref(), Some("web-0"));
+    assert_eq!(object.namespace.as_deref(), Some("shop"));
+    assert_eq!(object.uid.as_deref(), Some("uid-1"));
+    assert_eq!(object.field_path.as_deref(), Some("spec.containers{app}"));
+    assert_eq!(event.metadata.namespace.as_deref(), Some("shop"));
+    assert!(event
+        .metadata
+        .name
+        .as_deref()
+        .unwrap()
+        .starts_with("web-0."));
+    let source = event.source.as_ref().unwrap();
+    assert_eq!(source.component.as_deref(), Some("undertaker"));
+    assert_eq!(source.host.as_deref(), Some("node-1"));
+    let message = event.message.as_deref().unwrap();
+    assert!(
+        message.starts_with(
+            "reaped 500 orphaned processes in container \"app\": 1 sleep exit 0; 2 sleep exit 0;"
+        ),
+        "{message}"
+    );
+    assert!(message.ends_with("; and 490 more"), "{message}");
+}
+
+#[test]
+fn later_reports_patch_the_same_event_with_the_running_count() {
+    let mut aggregator = Aggregator::new("node-1");
+    aggregator.add(&reaped(identity("web-0", "app"), 1..=3), at(0));
+    let first = aggregator.due(None).remove(0);
+    aggregator.written(&first.key, Outcome::Written);
+    assert!(aggregator.due(None).is_empty(), "nothing new, nothing due");
+
+    aggregator.add(&reaped(identity("web-0", "app"), 4..=5), at(30));
+    let second = aggregator.due(None).remove(0);
+
+    assert!(!second.create, "patched, not created again");
+    assert_eq!(second.event.metadata.name, first.event.metadata.name);
+    assert_eq!(second.event.count, Some(5));
+    assert_eq!(second.event.first_timestamp, first.event.first_timestamp);
+    assert_eq!(second.event.last_timestamp, Some(time(at(30))));
+    assert_eq!(
+        second.event.message.as_deref(),
+        Some("reaped 2 orphaned processes in container \"app\": 4 sleep exit 0; 5 sleep exit 0"),
+        "the message tells what is new"
+    );
+}
+
+#[test]
+fn pods_containers_and_reasons_are_separate_events_with_distinct_names() {
+    let mut aggregator = Aggregator::new("node-1");
+    aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
+    aggregator.add(&reaped(identity("web-0", "sidecar"), 2..=2), at(0));
+    aggregator.add(&reaped(identity("web-1", "app"), 3..=3), at(0));
+    let mut leak = reaped(identity("web-0", "app"), 4..=4);
+    leak.kind = ReportKind::Leaked;
+    aggregator.add(&leak, at(0));
+
+    let due = aggregator.due(None);
+
+    assert_eq!(due.len(), 4);
+    let mut names: Vec<_> = due.iter().map(|d| d.event.metadata.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let leaked = due
+        .iter()
+        .find(|d| d.key.kind == ReportKind::Leaked)
+        .unwrap();
+    assert_eq!(leaked.event.type_.as_deref(), Some("Warning"));
+    assert_eq!(leaked.event.count, Some(1));
+}
+
+#[test]
+fn due_for_an_exited_container_names_only_its_series() {
+    let mut aggregator = Aggregator::new("node-1");
+    aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
+    aggregator.add(&reaped(identity("web-0", "sidecar"), 2..=2), at(0));
+
+    let due = aggregator.due(Some("id-sidecar"));
+
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].key.container, "sidecar");
+}
+
+#[test]
+fn reports_without_a_pod_make_no_event() {
+    let mut aggregator = Aggregator::new("node-1");
+    let plain = Identity::for_container("default", "ctr-run-1", "");
+
+    assert!(!aggregator.add(&reaped(plain, 1..=1), at(0)));
+    assert!(aggregator.due(None).is_empty());
+}
+
+#[test]
+fn a_quiet_series_expires_and_the_next_report_starts_a_new_event() {
+    let mut aggregator = Aggregator::new("node-1");
+    aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
+    let first = aggregator.due(None).remove(0);
+    aggregator.written(&first.key, Outcome::Written);
+
+    aggregator.expire(at(SERIES_TTL.as_secs() + 1));
+    assert!(aggregator.is_empty());
+    aggregator.add(
+        &reaped(identity("web-0", "app"), 2..=2),
+        at(SERIES_TTL.as_secs() + 2),
+    );
+    let second = aggregator.due(None).remove(0);
+
+    assert!(second.create);
+    assert_ne!(second.event.metadata.name, first.event.metadata.name);
+    assert_eq!(second.event.count, Some(1));
+}
+
+#[test]
+fn a_gone_event_is_created_again_with_the_whole_count() {
+    let mut aggregator = Aggregator::new("node-1");
+    aggregator.add(&reaped(identity("web-0", "app"), 1..=2), at(0));
+    let first = aggregator.due(None).remove(0);
+    aggregator.written(&first.key, Outcome::Written);
+    aggregator.add(&reaped(identity("web-0", "app"), 3..=3), at(1));
+
+    aggregator.written(&first.key, Outcome::Gone);
+    let again = aggregator.due(None).remove(0);
+
+    assert!(again.create);
+    assert_ne!(again.event.metadata.name, first.event.metadata.name);
+    assert_eq!(again.event.count, Some(3));
+}
+
+#[test]
+fn failed_writes_are_retried_then_given_up() {
+    let mut aggregator = Aggregator::new("node-1");
+    aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
+    let key = aggregator.due(None).remove(0).key;
+
+    for attempt in 1..MAX_ATTEMPTS {
+        aggregator.written(&key, Outcome::Failed);
+        assert_eq!(aggregator.due(None).len(), 1, "retried after {attempt}");
+    }
+    aggregator.written(&key, Outcome::Failed);
+
+    assert!(aggregator.due(None).is_empty());
+}
