@@ -86,16 +86,19 @@ fn skip_reason(pid: i32, error: CgroupError) -> SkipReason {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_container_whose_process_is_gone_is_skipped_as_exited() {
+    /// A fake host with a cgroup2 mount and an empty `/proc` (pids far above any pid_max).
+    fn fake_host() -> (tempfile::TempDir, Setup) {
         let proc_root = tempfile::tempdir().unwrap();
         let mountinfo = proc_root.path().join("mountinfo");
-        std::fs::write(
-            &mountinfo,
-            "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
-        )
-        .unwrap();
+        let line = "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        std::fs::write(&mountinfo, line).unwrap();
         let setup = Setup::from_roots(proc_root.path(), &mountinfo).unwrap();
+        (proc_root, setup)
+    }
+
+    #[test]
+    fn a_container_whose_process_is_gone_is_skipped_as_exited() {
+        let (_proc_root, setup) = fake_host();
         let reason = observe(&setup, 4_999_999).unwrap_err();
         assert!(matches!(reason, SkipReason::Exited(_)), "{reason:?}");
         assert!(reason.text().contains("4999999"), "{}", reason.text());
@@ -103,17 +106,10 @@ mod tests {
 
     #[test]
     fn a_container_outside_any_cgroup_is_unreadable() {
-        let proc_root = tempfile::tempdir().unwrap();
-        let mountinfo = proc_root.path().join("mountinfo");
-        std::fs::write(
-            &mountinfo,
-            "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
-        )
-        .unwrap();
+        let (proc_root, setup) = fake_host();
         let dir = proc_root.path().join("4999998");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("cgroup"), "0::/\n").unwrap();
-        let setup = Setup::from_roots(proc_root.path(), &mountinfo).unwrap();
         let reason = observe(&setup, 4_999_998).unwrap_err();
         assert!(matches!(reason, SkipReason::Unreadable(_)), "{reason:?}");
     }
