@@ -29,9 +29,6 @@ pub struct Supervisor {
     pub(crate) pacer: SweepPacer,
 }
 
-/// A walk of the child list shorter than this found its zombie near the head: cheap.
-const CHEAP_WALK_US: u64 = 20;
-
 /// What one wait for any child found.
 enum Found {
     Child,
@@ -108,28 +105,22 @@ impl Supervisor {
         }
     }
 
-    /// Reaps the children that have exited by walking the child list, within the pacer's budget
-    /// for slow walks (those that pass many live children before a zombie, or find none). Walks
-    /// that find a zombie near the head are cheap and never stop a sweep. Before each walk,
-    /// pending signals are taken: a child a SIGCHLD names is reaped by pid, not found by a walk.
+    /// Reaps every child that has exited by walking the child list, and tells the pacer what
+    /// the last walk, the one that found nothing, cost. Before each walk, pending signals are
+    /// handled: a child that a SIGCHLD names is reaped by pid rather than found by a walk.
     fn sweep(&mut self) {
-        let budget = self.pacer.budget_us(sys::monotonic_us());
-        let mut slow_us = 0;
-        let finished = loop {
+        loop {
             self.take_signals(false);
             let started = sys::monotonic_us();
-            let found = self.reap_any();
-            let took = sys::monotonic_us().saturating_sub(started);
-            if took > CHEAP_WALK_US {
-                slow_us += took;
-            }
-            match found {
-                Found::Child if slow_us > budget => break false,
+            match self.reap_any() {
                 Found::Child => {}
-                Found::Nothing | Found::NoChildren => break true,
+                Found::Nothing | Found::NoChildren => {
+                    let ended = sys::monotonic_us();
+                    self.pacer.swept(ended, ended.saturating_sub(started));
+                    return;
+                }
             }
-        };
-        self.pacer.swept(sys::monotonic_us(), slow_us, finished);
+        }
     }
 
     /// Reaps every child that has exited, however long it takes; tells whether any child is left.
