@@ -54,7 +54,10 @@ pub fn npd_verdict(report: &NodeReport, problems: &[Problem<'_>], max_len: usize
         .collect();
     if let Some(first) = unreadable.first() {
         return npd_unknown(
-            &format!("{} unreadable: {first}", counted(unreadable.len(), "container")),
+            &format!(
+                "{} unreadable: {first}",
+                counted(unreadable.len(), "container")
+            ),
             max_len,
         );
     }
