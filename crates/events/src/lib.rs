@@ -20,6 +20,8 @@ mod decode;
 mod identity;
 mod payload;
 mod record;
+#[cfg(feature = "containerd")]
+pub mod stream;
 
 /// The generated `undertaker.events.v1` types.
 #[allow(
