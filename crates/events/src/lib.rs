@@ -42,7 +42,7 @@ pub mod v1 {
 
 pub use decode::{decode, to_any, DecodeError, Event, TaskEvent};
 pub use identity::annotations;
-pub use payload::UndertakerEvent;
+pub use payload::{UndertakerEvent, MAX_CMDLINE_BYTES, MAX_LISTED_PROCESSES};
 pub use record::{EventRecord, ProcessRecord};
 pub use v1::{Identity, KilledBy, LeakReason, Leaked, Process, Reaped, Unkillable};
 
