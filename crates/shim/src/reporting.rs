@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use containerd_shim_protos::protobuf::MessageField;
-use undertaker_events::{Identity, KilledBy, LeakReason, Leaked, Process, Reaped, Unkillable};
+use undertaker_events::{
+    Identity, KilledBy, LeakReason, Leaked, Process, Reaped, UndertakerEvent, Unkillable,
+};
 
-use crate::{events::Publisher, process::timestamp};
+use crate::events::Publisher;
 
-/// At most this many processes are listed in one event; `total` counts all of them.
-pub const MAX_LISTED: usize = 100;
+/// At most this many processes are kept from a reap batch; `total` counts all of them.
+pub const MAX_LISTED: usize = undertaker_events::MAX_LISTED_PROCESSES;
 
 /// Publishes the undertaker events of one container process (init or exec).
 #[derive(Clone)]
@@ -24,98 +25,52 @@ impl Reporter {
         exec_id: &str,
         annotations: &HashMap<String, String>,
     ) -> Self {
-        let get = |key: &str| annotations.get(key).cloned().unwrap_or_default();
-        let identity = Identity {
-            namespace: publisher.namespace().to_string(),
-            container_id: container_id.to_string(),
-            exec_id: exec_id.to_string(),
-            pod_name: get("io.kubernetes.cri.sandbox-name"),
-            pod_namespace: get("io.kubernetes.cri.sandbox-namespace"),
-            pod_uid: get("io.kubernetes.cri.sandbox-uid"),
-            container_name: get("io.kubernetes.cri.container-name"),
-            ..Default::default()
-        };
         Reporter {
-            identity,
+            identity: Identity::from_annotations(
+                publisher.namespace(),
+                container_id,
+                exec_id,
+                annotations,
+            ),
             publisher: publisher.clone(),
         }
     }
 
     /// The same container, another exec.
     pub fn for_exec(&self, exec_id: &str) -> Self {
-        let mut other = self.clone();
-        other.identity.exec_id = exec_id.to_string();
-        other
+        Reporter {
+            identity: self.identity.for_exec(exec_id),
+            publisher: self.publisher.clone(),
+        }
     }
 
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
 
-    fn stamp(
-    ) -> MessageField<containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp>
-    {
-        MessageField::some(timestamp(time::OffsetDateTime::now_utc()))
-    }
-
-    pub async fn reaped(&self, mut processes: Vec<Process>, total: u64, dropped: u64) {
+    pub async fn reaped(&self, processes: Vec<Process>, total: u64, dropped: u64) {
         if total == 0 && dropped == 0 {
             return;
         }
-        processes.truncate(MAX_LISTED);
-        let event = Reaped {
-            identity: MessageField::some(self.identity.clone()),
-            timestamp: Self::stamp(),
-            processes,
-            total,
-            dropped,
-            ..Default::default()
-        };
         tracing::info!(container = %self.identity.container_id, total, dropped, "reaped zombies");
-        self.publisher
-            .publish(undertaker_events::REAPED, Box::new(event))
-            .await;
+        let event = Reaped::now(self.identity.clone(), processes, total, dropped);
+        self.publisher.publish(Reaped::TOPIC, Box::new(event)).await;
     }
 
     /// The leaked event for `processes`; `None` when there are none.
-    pub fn leaked_event(&self, mut processes: Vec<Process>, reason: LeakReason) -> Option<Leaked> {
-        if processes.is_empty() {
-            return None;
-        }
-        let total = processes.len() as u64;
-        processes.truncate(MAX_LISTED);
-        Some(Leaked {
-            identity: MessageField::some(self.identity.clone()),
-            timestamp: Self::stamp(),
-            processes,
-            total,
-            reason: reason.into(),
-            ..Default::default()
-        })
+    pub fn leaked_event(&self, processes: Vec<Process>, reason: LeakReason) -> Option<Leaked> {
+        (!processes.is_empty()).then(|| Leaked::now(self.identity.clone(), processes, reason))
     }
 
     /// The unkillable event for `processes`; `None` when there are none.
-    pub fn unkillable_event(&self, mut processes: Vec<Process>) -> Option<Unkillable> {
-        if processes.is_empty() {
-            return None;
-        }
-        let total = processes.len() as u64;
-        processes.truncate(MAX_LISTED);
-        Some(Unkillable {
-            identity: MessageField::some(self.identity.clone()),
-            timestamp: Self::stamp(),
-            processes,
-            total,
-            ..Default::default()
-        })
+    pub fn unkillable_event(&self, processes: Vec<Process>) -> Option<Unkillable> {
+        (!processes.is_empty()).then(|| Unkillable::now(self.identity.clone(), processes))
     }
 
     pub async fn leaked(&self, processes: Vec<Process>, reason: LeakReason) {
         if let Some(event) = self.leaked_event(processes, reason) {
             tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total = event.total, ?reason, "killed leaked processes");
-            self.publisher
-                .publish(undertaker_events::LEAKED, Box::new(event))
-                .await;
+            self.publisher.publish(Leaked::TOPIC, Box::new(event)).await;
         }
     }
 
@@ -123,7 +78,7 @@ impl Reporter {
         if let Some(event) = self.unkillable_event(processes) {
             tracing::warn!(container = %self.identity.container_id, total = event.total, "processes survived SIGKILL");
             self.publisher
-                .publish(undertaker_events::UNKILLABLE, Box::new(event))
+                .publish(Unkillable::TOPIC, Box::new(event))
                 .await;
         }
     }
@@ -162,24 +117,18 @@ pub fn from_report(record: &undertaker_report::OwnedRecord) -> Option<Process> {
             })
         }
         Record::Leaked(l) => {
-            let cmdline = l
-                .cmdline
-                .split(|b| *b == 0)
-                .filter(|arg| !arg.is_empty())
-                .map(text)
-                .collect::<Vec<_>>()
-                .join(" ");
-            Some(Process {
+            let mut process = Process {
                 pid: l.pid as u32,
                 comm: text(&l.comm),
-                cmdline,
                 killed_by: match l.ended_by {
                     EndedBy::Term => KilledBy::KILLED_BY_TERM,
                     EndedBy::Kill => KilledBy::KILLED_BY_KILL,
                 }
                 .into(),
                 ..Default::default()
-            })
+            };
+            process.set_cmdline_raw(&l.cmdline);
+            Some(process)
         }
         _ => None,
     }
