@@ -41,7 +41,12 @@ fn item(event: Payload) -> Item {
 fn reaped(pid: u32) -> Item {
     let mut sleeper = Process::named(pid, "sleep").exited(0);
     sleeper.set_cmdline_raw(b"sleep\x000\x00");
-    item(Payload::Reaped(Reaped::now(identity(), vec![sleeper], 1, 0)))
+    item(Payload::Reaped(Reaped::now(
+        identity(),
+        vec![sleeper],
+        1,
+        0,
+    )))
 }
 
 fn leaked() -> Item {

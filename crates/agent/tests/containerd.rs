@@ -1,0 +1,392 @@
+//! The agent against a real containerd and real shims (root; each test starts its own
+//! containerd through undertaker-testbed, with handlers `undertaker` and `runc`): the leak and
+//! zombie scenarios end up as exact counters on /metrics (scraped over HTTP), as zombie gauges
+//! from the periodic scan, and as core/v1 Events at a stand-in API server; the agent subscribes
+//! again after containerd restarts.
+//!
+//! Needs the shim and the init built: `cargo build -p undertaker-shim && scripts/build-init.sh`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use containerd_client::services::v1::events_client::EventsClient;
+use containerd_client::services::v1::ForwardRequest;
+use containerd_client::types::Envelope;
+use containerd_shim_protos::events::task::TaskExit;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use undertaker_agent::{Agent, AgentOptions, KubeConfigSource};
+use undertaker_events::protobuf::MessageFull;
+use undertaker_events::{annotations, to_any, Identity, Process, Reaped, UndertakerEvent};
+use undertaker_testbed::{default_bin_dir, is_root, Testbed, TestbedOptions, CRI_NAMESPACE};
+
+use support::standin::StandIn;
+
+/// Bounds every wait; hitting one fails the test, it measures nothing.
+const WAIT: Duration = Duration::from_secs(60);
+/// Only exits and shutdown make Event writes: one write per container, at its exit.
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// A main process that leaves a TERM-proof process behind when it exits: the inner shell
+/// ignores TERM and execs its last command, so one `sleep 1000` that ignores TERM is left.
+const LEAK_SCRIPT: &str = r#"sh -c "trap \"\" TERM; sleep 1000" & sleep 0.2; exit 0"#;
+/// 50 orphans: each `sleep 0` outlives the subshell that started it, so its parent becomes
+/// the container's init, which must reap it (undertaker-init does, and reports it).
+const ORPHAN_SCRIPT: &str = "for i in $(seq 50); do (sleep 0 &); done; exec sleep 1000";
+/// 50 zombies of a live parent that never reaps: 50 children that wait until the main shell
+/// has exec'd `sleep`, then exit. Exactly 50 every run (no init reaps another's children).
+const UNREAPED_SCRIPT: &str = "for i in $(seq 50); do \
+     ( while read -r comm < /proc/$$/comm; [ \"$comm\" != sleep ]; do sleep 0.01; done ) & \
+     done; exec sleep 1000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_and_zombie_scenarios_show_as_exact_metrics_and_pod_events() {
+    let Some(testbed) = testbed().await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = RunningAgent::start(&testbed, Some(&standin.kubeconfig(dir.path()))).await;
+    agent.wait_subscribed(&testbed).await;
+
+    // Leak: the main process exits, the TERM-proof sleep is left; after the 200ms drain the
+    // init SIGKILLs it and reports it.
+    let leak_pod = testbed
+        .pod("leak-pod", "undertaker")
+        .run()
+        .await
+        .expect("pod");
+    let leaker = leak_pod
+        .container("leaker")
+        .shell(LEAK_SCRIPT)
+        .annotation("undertaker.io/drain-timeout", "200ms")
+        .run()
+        .await
+        .expect("container");
+    leaker
+        .wait_exited(WAIT)
+        .await
+        .expect("the main process exits");
+    let meta = leak_pod.config().metadata.clone().unwrap();
+    let leak_event = standin
+        .wait_for(|r| r.event.reason.as_deref() == Some("LeakedProcesses"))
+        .await;
+    let leaked_series = format!(
+        r#"undertaker_leaked_processes_total{{namespace="{}",pod="{}",container="leaker"}}"#,
+        meta.namespace, meta.name
+    );
+    // The Event is written at the container's exit, after every report before it was counted.
+    let leaked = agent.sample(&leaked_series).await;
+    assert_eq!(leaked, Some(1.0), "the sleep: {:?}", leak_event.event);
+    assert_eq!(leak_event.method, "POST");
+    assert_eq!(
+        leak_event.path,
+        format!("/api/v1/namespaces/{}/events", meta.namespace)
+    );
+    let object = &leak_event.event.involved_object;
+    assert_eq!(object.kind.as_deref(), Some("Pod"));
+    assert_eq!(object.name.as_deref(), Some(meta.name.as_str()));
+    assert_eq!(object.namespace.as_deref(), Some(meta.namespace.as_str()));
+    assert_eq!(object.uid.as_deref(), Some(meta.uid.as_str()));
+    assert_eq!(leak_event.event.count, Some(1));
+    assert_eq!(leak_event.event.type_.as_deref(), Some("Warning"));
+    let message = leak_event.event.message.clone().unwrap();
+    let (headline, process) = message.split_once(": ").unwrap();
+    assert_eq!(
+        headline,
+        "killed 1 process left in container \"leaker\" after its main process exited"
+    );
+    // `<pid> sleep (sleep 1000) by SIGKILL`, the pid in the container's PID namespace.
+    let (pid, rest) = process.split_once(' ').unwrap();
+    assert!(pid.parse::<u32>().is_ok_and(|pid| pid > 1), "{message}");
+    assert_eq!(rest, "sleep (sleep 1000) by SIGKILL");
+
+    // Zombies: under undertaker the init reaps the 50 orphans and reports them; the scan
+    // counts the 50 zombies a runc container's non-reaping main process piles up.
+    let reaping_pod = testbed
+        .pod("zombie-pod", "undertaker")
+        .run()
+        .await
+        .expect("pod");
+    let reaping = reaping_pod
+        .container("zombies")
+        .shell(ORPHAN_SCRIPT)
+        .run()
+        .await
+        .expect("container");
+    let runc_pod = testbed
+        .pod("runc-zombie-pod", "runc")
+        .run()
+        .await
+        .expect("pod");
+    runc_pod
+        .container("zombies")
+        .shell(UNREAPED_SCRIPT)
+        .run()
+        .await
+        .expect("container");
+    let reaping_meta = reaping_pod.config().metadata.clone().unwrap();
+    let runc_meta = runc_pod.config().metadata.clone().unwrap();
+    let labels = |meta: &undertaker_testbed::api::PodSandboxMetadata| {
+        format!(
+            r#"{{namespace="{}",pod="{}",container="zombies"}}"#,
+            meta.namespace, meta.name
+        )
+    };
+    let reaped_series = format!("undertaker_reaped_processes_total{}", labels(&reaping_meta));
+    assert_eq!(agent.wait_sample(&reaped_series, |v| v >= 50.0).await, 50.0);
+    let runc_zombies = format!("undertaker_container_zombies{}", labels(&runc_meta));
+    assert_eq!(agent.wait_sample(&runc_zombies, |v| v >= 50.0).await, 50.0);
+    let reaping_zombies = format!("undertaker_container_zombies{}", labels(&reaping_meta));
+    assert_eq!(agent.wait_sample(&reaping_zombies, |_| true).await, 0.0);
+    let runc_reaped = format!("undertaker_reaped_processes_total{}", labels(&runc_meta));
+    assert_eq!(
+        agent.sample(&runc_reaped).await,
+        None,
+        "runc reports nothing"
+    );
+
+    reaping.stop(Duration::from_secs(10)).await.expect("stop");
+    let reaped_event = standin
+        .wait_for(|r| r.event.reason.as_deref() == Some("ZombiesReaped"))
+        .await;
+    assert_eq!(reaped_event.event.count, Some(50));
+    assert_eq!(reaped_event.event.type_.as_deref(), Some("Normal"));
+    let object = &reaped_event.event.involved_object;
+    assert_eq!(object.name.as_deref(), Some(reaping_meta.name.as_str()));
+    assert_eq!(object.uid.as_deref(), Some(reaping_meta.uid.as_str()));
+    let message = reaped_event.event.message.clone().unwrap();
+    assert!(
+        message.starts_with("reaped 50 orphaned processes in container \"zombies\": "),
+        "{message}"
+    );
+    assert!(message.ends_with("; and 40 more"), "{message}");
+    assert_eq!(
+        standin.received().len(),
+        2,
+        "one Event per pod and reason: {:#?}",
+        standin.received()
+    );
+    assert_eq!(
+        agent.sample("undertaker_agent_events_dropped_total").await,
+        Some(0.0)
+    );
+
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribes_again_after_containerd_restarts_and_counts_what_follows() {
+    let Some(testbed) = testbed().await else {
+        return;
+    };
+    let agent = RunningAgent::start(&testbed, None).await;
+    agent.wait_subscribed(&testbed).await;
+    assert_eq!(
+        agent
+            .sample("undertaker_agent_containerd_reconnects_total")
+            .await,
+        Some(0.0)
+    );
+
+    testbed.restart_containerd().await.expect("restart");
+    agent.wait_subscribed(&testbed).await;
+    let processes = (1..=3)
+        .map(|pid| Process::named(pid, "sleep").exited(0))
+        .collect();
+    publish(&testbed, &Reaped::now(pod_identity(), processes, 7, 0)).await;
+
+    let series =
+        r#"undertaker_reaped_processes_total{namespace="shop",pod="web-0",container="nginx"}"#;
+    assert_eq!(agent.wait_sample(series, |v| v > 0.0).await, 7.0);
+    assert_eq!(
+        agent
+            .sample("undertaker_agent_containerd_reconnects_total")
+            .await,
+        Some(1.0)
+    );
+    agent.stop().await;
+}
+
+/// A testbed, or `None` (test skipped) without root or without the shim and init built;
+/// in CI (`CI=true`) those are failures.
+async fn testbed() -> Option<Testbed> {
+    let missing = if !is_root() {
+        Some("needs root to run containerd".to_string())
+    } else {
+        ["containerd-shim-undertaker-v2", "undertaker-init"]
+            .iter()
+            .map(|name| default_bin_dir().join(name))
+            .find(|path| !path.is_file())
+            .map(|path| {
+                format!(
+                    "{} not built (cargo build -p undertaker-shim && scripts/build-init.sh)",
+                    path.display()
+                )
+            })
+    };
+    if let Some(reason) = missing {
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            panic!("cannot run in CI: {reason}");
+        }
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    Some(
+        Testbed::start(TestbedOptions::default())
+            .await
+            .expect("testbed"),
+    )
+}
+
+fn pod_identity() -> Identity {
+    let annotations = [
+        (annotations::SANDBOX_NAME, "web-0"),
+        (annotations::SANDBOX_NAMESPACE, "shop"),
+        (annotations::SANDBOX_UID, "uid-1"),
+        (annotations::CONTAINER_NAME, "nginx"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Identity::from_annotations(CRI_NAMESPACE, "0123456789abcdef", "", &annotations)
+}
+
+/// Publishes `message` on `topic` into containerd (the events service's `Forward`, what
+/// `containerd publish` calls for shims).
+async fn publish_on<M: MessageFull>(testbed: &Testbed, topic: &str, message: &M) {
+    let any = to_any(message).unwrap();
+    let channel = containerd_client::connect(testbed.socket()).await.unwrap();
+    let envelope = Envelope {
+        timestamp: Some(SystemTime::now().into()),
+        namespace: CRI_NAMESPACE.to_string(),
+        topic: topic.to_string(),
+        event: Some(prost_types::Any {
+            type_url: any.type_url,
+            value: any.value,
+        }),
+    };
+    EventsClient::new(channel)
+        .forward(ForwardRequest {
+            envelope: Some(envelope),
+        })
+        .await
+        .expect("forward the event");
+}
+
+async fn publish<E: UndertakerEvent>(testbed: &Testbed, event: &E) {
+    publish_on(testbed, E::TOPIC, event).await;
+}
+
+/// The agent, in this process, with metrics on a free port; stopped on drop.
+struct RunningAgent {
+    metrics_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningAgent {
+    async fn start(testbed: &Testbed, kubeconfig: Option<&Path>) -> Self {
+        let options = AgentOptions {
+            containerd_address: testbed.socket().to_path_buf(),
+            containerd_namespace: Some(CRI_NAMESPACE.to_string()),
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            kubernetes: kubeconfig.map(|path| KubeConfigSource::File(path.to_path_buf())),
+            node_name: "test-node".to_string(),
+            scan_interval: Some(Duration::from_millis(300)),
+            queue_size: 1024,
+            window: NEVER,
+        };
+        let agent = Agent::new(options).await.expect("agent");
+        let metrics_addr = agent.metrics_addr();
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(agent.run(async move { stop.cancelled().await }));
+        RunningAgent {
+            metrics_addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// `GET /metrics` over HTTP.
+    async fn scrape(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics_addr).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/openmetrics-text"),
+            "{head}"
+        );
+        body.to_string()
+    }
+
+    /// The value of the sample `series` (name and labels, as exposed), if it is there.
+    async fn sample(&self, series: &str) -> Option<f64> {
+        let text = self.scrape().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.parse().unwrap())
+    }
+
+    /// Waits (bounded) until `series` is there with a value for which `wanted` holds.
+    async fn wait_sample(&self, series: &str, wanted: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(value) = self.sample(series).await.filter(|v| wanted(*v)) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {series} as wanted in:\n{}",
+                self.scrape().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the agent is subscribed. containerd answers a subscription only with its
+    /// first event, so exits of a container that does not exist are published meanwhile (the
+    /// agent has nothing to write for them).
+    async fn wait_subscribed(&self, testbed: &Testbed) {
+        let probe = TaskExit {
+            container_id: "agent-probe".to_string(),
+            id: "agent-probe".to_string(),
+            ..Default::default()
+        };
+        let deadline = Instant::now() + WAIT;
+        while self.sample("undertaker_agent_containerd_connected").await != Some(1.0) {
+            assert!(Instant::now() < deadline, "{}", self.scrape().await);
+            publish_on(testbed, "/tasks/exit", &probe).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("the agent stops")
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
