@@ -1,6 +1,8 @@
 //! Messages on stderr, `undertaker-init: ` first, built in a stack buffer and written with one
 //! `write` so that lines from the init and its workload do not interleave mid-line.
 
+use undertaker_report::Decimal;
+
 use crate::sys;
 
 const CAPACITY: usize = 512;
@@ -37,21 +39,10 @@ impl Message {
     }
 
     pub fn number(&mut self, value: i64) -> &mut Message {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = value.unsigned_abs();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
         if value < 0 {
             self.text(b"-");
         }
-        self.text(&digits[at..])
+        self.text(Decimal::new(value.unsigned_abs()).as_bytes())
     }
 
     /// Writes the line to stderr. Failure is ignored: there is nowhere else to say it.

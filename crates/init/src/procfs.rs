@@ -2,6 +2,8 @@
 
 use core::ffi::CStr;
 
+use undertaker_report::Decimal;
+
 use crate::sys::{self, Errno, Pid};
 
 /// `comm` is at most 15 bytes (TASK_COMM_LEN - 1).
@@ -50,18 +52,7 @@ impl ProcPath {
             len += bytes.len();
         };
         push(b"/proc/");
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        let mut rest = pid.unsigned_abs();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        push(&digits[at..]);
+        push(Decimal::new(u64::from(pid.unsigned_abs())).as_bytes());
         push(b"/");
         push(&file[..file.len().min(16)]);
         ProcPath { buf }

@@ -75,18 +75,7 @@ fn twenty_thousand_orphans_leave_no_zombie(env: &Env) -> Result<()> {
     let status = sandbox.wait()?;
     ensure!(status.code() == Some(0), "{status:?}");
     let records = support::records(&reader.join().expect("reader")?)?;
-    let reaped = records
-        .iter()
-        .filter(|r| matches!(r, Record::Reaped(_)))
-        .count() as u64;
-    let dropped = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Dropped { total } => Some(*total),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
+    let (reaped, dropped) = support::reaped_and_dropped(&records);
     ensure!(
         reaped + dropped == 20_000,
         "{reaped} reaped records, {dropped} dropped"
@@ -428,18 +417,7 @@ fn a_slow_reader_loses_records_and_is_told_how_many(env: &Env) -> Result<()> {
     report.read_to_end(&mut rest)?;
     first.extend(rest);
     let records = support::records(&first)?;
-    let reaped = records
-        .iter()
-        .filter(|r| matches!(r, Record::Reaped(_)))
-        .count() as u64;
-    let dropped = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Dropped { total } => Some(*total),
-            _ => None,
-        })
-        .max()
-        .context("no dropped record")?;
+    let (reaped, dropped) = support::reaped_and_dropped(&records);
     ensure!(
         dropped > 0 && reaped + dropped == 5000,
         "reaped {reaped} + dropped {dropped}"

@@ -147,7 +147,28 @@ impl LineBuf {
         self.digits(value.unsigned_abs());
     }
 
-    fn digits(&mut self, mut value: u64) {
+    fn digits(&mut self, value: u64) {
+        self.raw(Decimal::new(value).as_bytes());
+    }
+
+    /// An escaped byte string, cut (and the line marked) if it does not fit.
+    fn bytes(&mut self, key: &str, value: &[u8]) {
+        self.key(key);
+        let room = self.room();
+        let (consumed, written) = escape_into(value, &mut self.buf[self.len..self.len + room]);
+        self.len += written;
+        self.truncated |= consumed < value.len();
+    }
+}
+
+/// The decimal digits of a number, without `core::fmt` (which would cost the static init size).
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub fn new(mut value: u64) -> Decimal {
         let mut digits = [0u8; 20];
         let mut start = digits.len();
         loop {
@@ -158,15 +179,10 @@ impl LineBuf {
                 break;
             }
         }
-        self.raw(&digits[start..]);
+        Decimal { digits, start }
     }
 
-    /// An escaped byte string, cut (and the line marked) if it does not fit.
-    fn bytes(&mut self, key: &str, value: &[u8]) {
-        self.key(key);
-        let room = self.room();
-        let (consumed, written) = escape_into(value, &mut self.buf[self.len..self.len + room]);
-        self.len += written;
-        self.truncated |= consumed < value.len();
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
     }
 }

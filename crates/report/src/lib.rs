@@ -19,7 +19,7 @@ mod decode;
 
 #[cfg(feature = "std")]
 pub use decode::{Decoder, OwnedRecord, ParseError};
-pub use encode::LineBuf;
+pub use encode::{Decimal, LineBuf};
 pub use escape::{escape_into, unescape};
 pub use record::{EndedBy, Hello, Leaked, MainExited, Mode, Reaped, Record, Scope, Status};
 

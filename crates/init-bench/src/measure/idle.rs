@@ -6,9 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{own_exe, status_field, Init};
-use crate::sandbox::{Options, Sandbox};
-use crate::workload::command_line;
+use super::{status_field, Init};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IdleResult {
@@ -18,16 +16,7 @@ pub struct IdleResult {
 }
 
 pub fn measure(init: &Init, seconds: u64) -> Result<IdleResult> {
-    let workload = command_line(&own_exe()?, &["idle"]);
-    let mut sandbox = Sandbox::start(
-        &init.command(workload),
-        Options {
-            pid_namespace: true,
-            ..Options::default()
-        },
-    )?;
-    sandbox.expect_line(|line| line == "ready", "ready")?;
-    let init_pid = sandbox.command_pid()?;
+    let (sandbox, init_pid) = init.start(&["idle"], None)?;
     // Let start-up settle.
     std::thread::sleep(Duration::from_millis(500));
     let switches = || -> Result<u64> {

@@ -6,9 +6,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::time::{clock_gettime, ClockId};
 use serde::Serialize;
 
-use super::{own_exe, Init};
-use crate::sandbox::{Options, Sandbox};
-use crate::workload::command_line;
+use super::Init;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyResult {
@@ -24,16 +22,7 @@ fn now_ns() -> Result<i128> {
 
 /// Latencies in µs of `runs` SIGTERMs, in the order sent.
 pub fn samples(init: &Init, runs: usize) -> Result<Vec<f64>> {
-    let workload = command_line(&own_exe()?, &["term-latency"]);
-    let mut sandbox = Sandbox::start(
-        &init.command(workload),
-        Options {
-            pid_namespace: true,
-            ..Options::default()
-        },
-    )?;
-    sandbox.expect_line(|line| line == "ready", "ready")?;
-    let init_pid = sandbox.command_pid()?;
+    let (mut sandbox, init_pid) = init.start(&["term-latency"], None)?;
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
         let sent = now_ns()?;

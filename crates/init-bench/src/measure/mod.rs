@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
 
+use crate::sandbox::{Options, Sandbox};
+use crate::workload::command_line;
+
 /// An init under test: a name for the table and the command line that runs a workload under it.
 #[derive(Debug, Clone)]
 pub struct Init {
@@ -27,6 +30,21 @@ impl Init {
         line.extend(self.args.iter().cloned());
         line.extend(workload);
         line
+    }
+
+    /// Runs workload `args` under this init as PID 1 of a new PID namespace (in `cgroup` if
+    /// given) and waits for its `ready` line; returns the sandbox and the init's pid.
+    pub fn start(&self, args: &[&str], cgroup: Option<PathBuf>) -> Result<(Sandbox, Pid)> {
+        let workload = command_line(&own_exe()?, args);
+        let options = Options {
+            pid_namespace: true,
+            cgroup,
+            ..Options::default()
+        };
+        let mut sandbox = Sandbox::start(&self.command(workload), options)?;
+        sandbox.expect_line(|line| line == "ready", "ready")?;
+        let init_pid = sandbox.command_pid()?;
+        Ok((sandbox, init_pid))
     }
 }
 

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{cpu_ns, own_exe, status_field, Init};
-use crate::sandbox::{children_of, stat_field, Options, Sandbox};
-use crate::workload::command_line;
+use super::{cpu_ns, status_field, Init};
+use crate::sandbox::{children_of, stat_field};
 
 const PIDS_ROOT: &str = "/sys/fs/cgroup/pids";
 /// How often zombies are counted.
@@ -76,18 +75,8 @@ impl Drop for PidsCgroup {
 
 pub fn measure(init: &Init, orphans: usize) -> Result<ReapResult> {
     let cgroup = PidsCgroup::new(&init.name)?;
-    let exe = own_exe()?;
-    let workload = command_line(&exe, &["orphans", &orphans.to_string()]);
-    let mut sandbox = Sandbox::start(
-        &init.command(workload),
-        Options {
-            pid_namespace: true,
-            cgroup: Some(cgroup.0.clone()),
-            ..Options::default()
-        },
-    )?;
-    sandbox.expect_line(|line| line == "ready", "ready")?;
-    let init_pid = sandbox.command_pid()?;
+    let (mut sandbox, init_pid) =
+        init.start(&["orphans", &orphans.to_string()], Some(cgroup.0.clone()))?;
     let orphan_pids = children_of(init_pid)?;
     let step = (orphan_pids.len() / SAMPLE_SIZE).max(1);
     let sample: Vec<i32> = orphan_pids

@@ -8,9 +8,8 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::reap::PidsCgroup;
-use super::{cpu_ns, own_exe, Init};
-use crate::sandbox::{Options, Sandbox, HANG};
-use crate::workload::command_line;
+use super::{cpu_ns, Init};
+use crate::sandbox::HANG;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrickleResult {
@@ -23,25 +22,15 @@ pub struct TrickleResult {
 
 pub fn measure(init: &Init, live: usize, exits: usize, gap_us: u64) -> Result<TrickleResult> {
     let cgroup = PidsCgroup::new(&format!("{}-trickle", init.name))?;
-    let workload = command_line(
-        &own_exe()?,
+    let (mut sandbox, init_pid) = init.start(
         &[
             "trickle",
             &live.to_string(),
             &exits.to_string(),
             &gap_us.to_string(),
         ],
-    );
-    let mut sandbox = Sandbox::start(
-        &init.command(workload),
-        Options {
-            pid_namespace: true,
-            cgroup: Some(cgroup.0.clone()),
-            ..Options::default()
-        },
+        Some(cgroup.0.clone()),
     )?;
-    sandbox.expect_line(|line| line == "ready", "ready")?;
-    let init_pid = sandbox.command_pid()?;
     let baseline = cgroup.current()?;
     let cpu_before = cpu_ns(init_pid)?;
     let start = Instant::now();

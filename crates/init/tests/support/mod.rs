@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use undertaker_init_bench::sandbox::{read_all, Options, Sandbox, HANG};
 use undertaker_init_bench::{locate, workload};
-use undertaker_report::{Decoder, OwnedRecord};
+use undertaker_report::{Decoder, OwnedRecord, Record};
 
 pub type Test = (&'static str, fn(&Env) -> Result<()>);
 
@@ -158,4 +158,21 @@ pub fn wait_for_stderr(sandbox: &Sandbox, text: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(2));
     }
     Ok(())
+}
+
+/// How many `reaped` records a report holds, and the last `dropped` total (0 if none).
+pub fn reaped_and_dropped(records: &[OwnedRecord]) -> (u64, u64) {
+    let reaped = records
+        .iter()
+        .filter(|r| matches!(r, Record::Reaped(_)))
+        .count() as u64;
+    let dropped = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Dropped { total } => Some(*total),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    (reaped, dropped)
 }
