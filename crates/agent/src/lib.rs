@@ -45,7 +45,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use aggregate::{Aggregator, Due, Outcome, SeriesKey, COMPONENT, MAX_ATTEMPTS, SERIES_TTL};
-pub use intake::{connect, subscribe_request, ContainerdError, Intake, TOPICS};
+pub use intake::{Intake, TOPICS};
 pub use kubernetes::{kube_client, KubeConfigSource};
 pub use message::{message, Subject, MAX_MESSAGE_BYTES, MAX_NAMED};
 pub use metrics::{ContainerLabels, Metrics, OperationLabels, CONTENT_TYPE};
