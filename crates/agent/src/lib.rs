@@ -160,6 +160,7 @@ impl Agent {
             listener,
             client,
         } = self;
+        let metrics_addr = listener.local_addr().unwrap_or(options.metrics_addr);
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(serve_metrics(listener, metrics.clone(), stop.clone()));
@@ -187,7 +188,7 @@ impl Agent {
             tasks.spawn(scan_zombies(address, interval, metrics, stop.clone()));
         }
         tracing::info!(
-            metrics = %format!("http://{}/metrics", options.metrics_addr),
+            metrics = %format!("http://{metrics_addr}/metrics"),
             node = %options.node_name,
             kubernetes = options.kubernetes.is_some(),
             "agent running"

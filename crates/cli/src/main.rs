@@ -1,6 +1,7 @@
 //! `undertaker`: the node CLI. Each subcommand is a module that turns its arguments into a
 //! library call; this file only parses, dispatches, and maps failures to exit codes.
 
+mod agent;
 mod events;
 mod install;
 mod scan;
@@ -38,6 +39,9 @@ enum Command {
     /// Follow containerd's events: what undertaker reaped, leaked or could not kill, and the task
     /// events, with the pod they concern.
     Events(events::EventsArgs),
+    /// The node agent (runs in the DaemonSet): Kubernetes Events on the pods undertaker reaped,
+    /// leaked or could not kill processes in, and Prometheus metrics.
+    Agent(agent::AgentArgs),
 }
 
 /// Exit codes besides 0 (success) and 2 (usage error, from clap).
@@ -68,6 +72,7 @@ async fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Command::Events(args) => events::events(args).await,
+        Command::Agent(args) => agent::agent(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
