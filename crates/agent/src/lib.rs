@@ -52,7 +52,7 @@ pub use metrics::{ContainerLabels, Metrics, OperationLabels, CONTENT_TYPE};
 pub use queue::{queue, Item, QueueSender};
 pub use report::{Report, ReportKind};
 pub use serve::serve_metrics;
-pub use writer::{EventApi, KubeEvents, WriteError, Writer};
+pub use writer::{EventApi, KubeEvents, WriteError, Writer, CALL_TIMEOUT, SHUTDOWN_GRACE};
 pub use zombie_scan::scan_zombies;
 
 /// containerd's default socket.
