@@ -1,20 +1,12 @@
 use std::time::{Duration, SystemTime};
 
-use undertaker_events::{annotations, Event as Payload, EventRecord, Identity, Process, Reaped};
+use undertaker_events::{Event as Payload, EventRecord, Identity, Process, Reaped};
 
 use super::*;
+use crate::test_support::pod_identity;
 
 fn identity(pod: &str, container: &str) -> Identity {
-    let annotations = [
-        (annotations::SANDBOX_NAME, pod),
-        (annotations::SANDBOX_NAMESPACE, "shop"),
-        (annotations::SANDBOX_UID, "uid-1"),
-        (annotations::CONTAINER_NAME, container),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Identity::from_annotations("k8s.io", &format!("id-{container}"), "", &annotations)
+    pod_identity(pod, container, &format!("id-{container}"))
 }
 
 fn reaped(identity: Identity, pids: std::ops::RangeInclusive<u32>) -> Report {

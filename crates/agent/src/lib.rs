@@ -35,6 +35,9 @@ mod serve;
 mod writer;
 mod zombie_scan;
 
+#[cfg(test)]
+mod test_support;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;

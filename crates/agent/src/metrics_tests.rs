@@ -1,23 +1,15 @@
 use std::time::SystemTime;
 
 use undertaker_events::{
-    annotations, Event, EventRecord, Identity, LeakReason, Leaked, Process, Reaped, Unkillable,
+    Event, EventRecord, Identity, LeakReason, Leaked, Process, Reaped, Unkillable,
 };
 use undertaker_scan::{ContainerIdentity, ContainerReport, NodeReport};
 
 use super::*;
+use crate::test_support;
 
 fn pod_identity(container: &str) -> Identity {
-    let annotations = [
-        (annotations::SANDBOX_NAME, "web-0"),
-        (annotations::SANDBOX_NAMESPACE, "shop"),
-        (annotations::SANDBOX_UID, "uid-1"),
-        (annotations::CONTAINER_NAME, container),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Identity::from_annotations("k8s.io", "c1", "", &annotations)
+    test_support::pod_identity("web-0", container, "c1")
 }
 
 fn report(event: Event) -> Report {

@@ -3,10 +3,16 @@ use std::sync::Mutex;
 use k8s_openapi::api::core::v1::Event;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use undertaker_events::{
-    annotations, Event as Payload, EventRecord, Identity, LeakReason, Leaked, Process, Reaped,
+    Event as Payload, EventRecord, Identity, LeakReason, Leaked, Process, Reaped,
 };
 
 use super::*;
+use crate::test_support::pod_identity;
+
+fn identity(container_id: &str) -> Identity {
+    pod_identity("web-0", "app", container_id)
+}
+
 use crate::queue::{queue, Item};
 use crate::report::Report;
 
@@ -60,19 +66,6 @@ impl EventApi for Arc<FakeApi> {
     async fn patch(&self, event: &Event) -> Result<(), WriteError> {
         self.call("patch", event).await
     }
-}
-
-fn identity(container_id: &str) -> Identity {
-    let annotations = [
-        (annotations::SANDBOX_NAME, "web-0"),
-        (annotations::SANDBOX_NAMESPACE, "shop"),
-        (annotations::SANDBOX_UID, "uid-1"),
-        (annotations::CONTAINER_NAME, "app"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Identity::from_annotations("k8s.io", container_id, "", &annotations)
 }
 
 fn reaped(pid: u32) -> Item {

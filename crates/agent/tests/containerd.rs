@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use undertaker_agent::{Agent, AgentOptions, KubeConfigSource};
 use undertaker_events::protobuf::MessageFull;
-use undertaker_events::{annotations, to_any, Identity, Process, Reaped, UndertakerEvent};
+use undertaker_events::{to_any, Process, Reaped, UndertakerEvent};
 use undertaker_testbed::{default_bin_dir, is_root, Testbed, TestbedOptions, CRI_NAMESPACE};
 
 use support::standin::StandIn;
@@ -199,7 +199,8 @@ async fn subscribes_again_after_containerd_restarts_and_counts_what_follows() {
     let processes = (1..=3)
         .map(|pid| Process::named(pid, "sleep").exited(0))
         .collect();
-    publish(&testbed, &Reaped::now(pod_identity(), processes, 7, 0)).await;
+    let identity = support::pod_identity("uid-1", "nginx", "0123456789abcdef");
+    publish(&testbed, &Reaped::now(identity, processes, 7, 0)).await;
 
     let series =
         r#"undertaker_reaped_processes_total{namespace="shop",pod="web-0",container="nginx"}"#;
@@ -242,19 +243,6 @@ async fn testbed() -> Option<Testbed> {
             .await
             .expect("testbed"),
     )
-}
-
-fn pod_identity() -> Identity {
-    let annotations = [
-        (annotations::SANDBOX_NAME, "web-0"),
-        (annotations::SANDBOX_NAMESPACE, "shop"),
-        (annotations::SANDBOX_UID, "uid-1"),
-        (annotations::CONTAINER_NAME, "nginx"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Identity::from_annotations(CRI_NAMESPACE, "0123456789abcdef", "", &annotations)
 }
 
 /// Publishes `message` on `topic` into containerd (the events service's `Forward`, what

@@ -12,7 +12,7 @@ use undertaker_agent::{
     kube_client, queue, Aggregator, Item, KubeConfigSource, KubeEvents, Metrics, Report, Writer,
 };
 use undertaker_events::{
-    annotations, Event as Payload, EventRecord, Identity, LeakReason, Leaked, Process, Reaped,
+    Event as Payload, EventRecord, Identity, LeakReason, Leaked, Process, Reaped,
 };
 
 use support::standin::StandIn;
@@ -21,16 +21,7 @@ use support::standin::StandIn;
 const NEVER: Duration = Duration::from_secs(3600);
 
 fn identity() -> Identity {
-    let annotations = [
-        (annotations::SANDBOX_NAME, "web-0"),
-        (annotations::SANDBOX_NAMESPACE, "shop"),
-        (annotations::SANDBOX_UID, "5f1e-uid"),
-        (annotations::CONTAINER_NAME, "app"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Identity::from_annotations("k8s.io", "c0ffee", "", &annotations)
+    support::pod_identity("5f1e-uid", "app", "c0ffee")
 }
 
 fn item(event: Payload) -> Item {
