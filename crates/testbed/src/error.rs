@@ -54,6 +54,9 @@ pub enum TestbedError {
     /// A streaming (exec/attach) session failed.
     #[error("streaming session {url}: {reason}")]
     Stream { url: String, reason: String },
+    /// containerd's event service failed us.
+    #[error("containerd events: {what}: {reason}")]
+    Events { what: &'static str, reason: String },
     /// A CRI answer lacked something we rely on.
     #[error("unexpected CRI answer from {call}: {reason}")]
     Unexpected { call: &'static str, reason: String },

@@ -20,7 +20,10 @@ mod container;
 mod cri_log;
 mod daemon;
 mod error;
+mod events;
+mod freezer;
 mod host;
+mod host_processes;
 mod image_layout;
 mod images;
 mod layout;
@@ -34,7 +37,10 @@ pub use config::{RUNC_RUNTIME_TYPE, UNDERTAKER_RUNTIME_TYPE};
 pub use container::{Container, ContainerBuilder, ExecOutput};
 pub use cri_log::{parse_cri_log, read_cri_log, stream_lines, LogLine, LogStream};
 pub use error::{Result, TestbedError};
+pub use events::{lines as event_lines, EventCollector, PROBE_PREFIX};
+pub use freezer::{cgroup_dirs, remove_cgroup_tree, FrozenProcess};
 pub use host::{ensure_host_packages, find_program, is_root};
+pub use host_processes::{processes_in_cgroup, processes_matching, HostProcess};
 pub use images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use leftovers::{Leftovers, ProcessInfo};
 pub use pod::{PidMode, Pod, PodBuilder};
@@ -43,3 +49,4 @@ pub use testbed::{
     default_bin_dir, default_snapshotter, CtrOutput, Testbed, TestbedOptions, CRI_NAMESPACE,
 };
 pub use undertaker_cri::{api, CriClient};
+pub use undertaker_events::{EventRecord, ProcessRecord};
