@@ -1,0 +1,37 @@
+//! End-to-end tests of undertaker's purpose (issue 4) against a real containerd through CRI:
+//! no pod keeps a zombie, no stop leaves a process behind, and every reaped, leaked or
+//! unkillable process is reported with the pod's identity. Scenarios where runc behaves
+//! differently also run under handler `runc`, as proof that the check can fail.
+//!
+//! Run as root after building the shim, the init and the CLI:
+//! `cargo test -p undertaker-e2e --test undertaker` (filter with `::undertaker` or `::runc`).
+
+/// Declares a test module `$scenario` with one test, `$scenario::undertaker`, running
+/// `async fn $scenario(Arc<Testbed>)`: for behaviour only undertaker has (its events, its
+/// annotations), where a runc run would prove nothing.
+macro_rules! undertaker_only {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn undertaker() {
+                    undertaker_e2e::run_scenario(
+                        concat!(stringify!($scenario), "::undertaker"),
+                        undertaker_e2e::Handler::Undertaker,
+                        |testbed, _| super::$scenario(testbed),
+                    )
+                    .await;
+                }
+            }
+        )+
+    };
+}
+
+mod annotations;
+mod events_cli;
+mod exec;
+mod leaks;
+mod stop;
+mod support;
+mod unkillable;
+mod zombies;
