@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile_args=()
 [ "${1:-}" = "--release" ] && profile_args=(--release)
-cargo build --locked "${profile_args[@]}" --workspace --exclude undertaker-init --bins
+cargo build "${profile_args[@]}" --workspace --exclude undertaker-init --bins
 scripts/build-init.sh >/dev/null

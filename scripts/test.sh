@@ -16,10 +16,10 @@ step "build"
 scripts/build.sh
 
 step "clippy"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --all-targets -- -D warnings
 RUSTFLAGS="-C linker=musl-gcc -C target-feature=+crt-static -C relocation-model=static" \
-    cargo clippy --locked -p undertaker-init --features static-bin --profile init \
+    cargo clippy -p undertaker-init --features static-bin --profile init \
     --target x86_64-unknown-linux-gnu -- -D warnings
 
 step "tests (unit, root, end-to-end)"
-cargo test --locked --workspace --exclude undertaker-init-bench
+cargo test --workspace --exclude undertaker-init-bench
