@@ -46,8 +46,12 @@ async fn exec_leaves_a_background_process(
             .exec_sync(&["sh", "-c", script], EXEC_TIMEOUT)
             .await
     };
-    const HOLDING: &str = "/tmp/$MARK/sleep 1008 & echo started";
-    const DETACHED: &str = "/tmp/$MARK/sleep 1009 >/dev/null 2>&1 & echo started";
+    // Each waits until its background child has exec'd `sleep`, so the leftover is reported
+    // under that name (a TERM before the exec would end a forked `sh`).
+    const HOLDING: &str = "/tmp/$MARK/sleep 1008 & \
+        until read c < /proc/$!/comm && [ $c = sleep ]; do :; done; echo started";
+    const DETACHED: &str = "/tmp/$MARK/sleep 1009 >/dev/null 2>&1 & \
+        until read c < /proc/$!/comm && [ $c = sleep ]; do :; done; echo started";
     match handler {
         Handler::Undertaker => {
             for script in [HOLDING, DETACHED] {
