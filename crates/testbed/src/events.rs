@@ -1,4 +1,4 @@
-//! containerd's event stream, collected: every `/undertaker/*` and `/tasks/*` event a testbed's
+//! containerd's event stream, collected: every `/undertaker/*` and `/tasks/exit` event a testbed's
 //! containerd delivers, decoded with `undertaker-events` and flattened into the
 //! [`EventRecord`]s `undertaker events --json` prints.
 
@@ -16,17 +16,12 @@ use undertaker_events::{to_any, EventRecord, Identity, Reaped, UndertakerEvent};
 use crate::error::{Result, TestbedError};
 use crate::testbed::{Testbed, CRI_NAMESPACE};
 
-/// What the collector follows: undertaker's topics and containerd's task events.
-pub const TOPICS: [&str; 9] = [
+/// What the collector follows: undertaker's topics, and the task exits they precede.
+pub const TOPICS: [&str; 4] = [
     undertaker_events::REAPED,
     undertaker_events::LEAKED,
     undertaker_events::UNKILLABLE,
-    "/tasks/create",
-    "/tasks/start",
     "/tasks/exit",
-    "/tasks/delete",
-    "/tasks/exec-added",
-    "/tasks/exec-started",
 ];
 /// The container id prefix of the probe events that show a subscription is in place: empty
 /// `/undertaker/reaped` events about a container that does not exist.
@@ -51,7 +46,7 @@ struct Collected {
     lost: Mutex<Option<String>>,
 }
 
-/// Every undertaker and task event since it was created, in arrival order. Made by
+/// Every undertaker and task exit event since it was created, in arrival order. Made by
 /// [`Testbed::collect_events`]; stops listening when dropped.
 pub struct EventCollector {
     collected: Arc<Collected>,
@@ -59,7 +54,7 @@ pub struct EventCollector {
 }
 
 impl Testbed {
-    /// Subscribes to every event of this testbed's containerd and returns once the
+    /// Subscribes to the [`TOPICS`] of this testbed's containerd and returns once the
     /// subscription is in place (a probe event came through it).
     pub async fn collect_events(&self) -> Result<EventCollector> {
         let collected = Arc::new(Collected::default());
@@ -165,10 +160,7 @@ impl EventCollector {
 
     /// The events on `topic` about container `container_id` (any of its processes).
     pub fn about(&self, topic: &str, container_id: &str) -> Vec<EventRecord> {
-        self.records()
-            .into_iter()
-            .filter(|record| record.topic == topic && record.container_id == container_id)
-            .collect()
+        about(&self.records(), topic, container_id)
     }
 
     /// Why the stream was last lost (containerd restarted, say), if it was.
@@ -212,6 +204,15 @@ impl Drop for EventCollector {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The records on `topic` about container `container_id` (any of its processes).
+pub fn about(records: &[EventRecord], topic: &str, container_id: &str) -> Vec<EventRecord> {
+    records
+        .iter()
+        .filter(|record| record.topic == topic && record.container_id == container_id)
+        .cloned()
+        .collect()
 }
 
 /// One readable line per record (for failure messages).

@@ -37,7 +37,7 @@ pub use config::{RUNC_RUNTIME_TYPE, UNDERTAKER_RUNTIME_TYPE};
 pub use container::{Container, ContainerBuilder, ExecOutput};
 pub use cri_log::{parse_cri_log, read_cri_log, stream_lines, LogLine, LogStream};
 pub use error::{Result, TestbedError};
-pub use events::{lines as event_lines, EventCollector, PROBE_PREFIX};
+pub use events::{about as records_about, lines as event_lines, EventCollector, PROBE_PREFIX};
 pub use freezer::{cgroup_dirs, remove_cgroup_tree, FrozenProcess};
 pub use host::{ensure_host_packages, find_program, is_root};
 pub use host_processes::{processes_in_cgroup, processes_matching, HostProcess};

@@ -8,7 +8,7 @@ use anyhow::{ensure, Context};
 use undertaker_e2e::IDLE_SCRIPT;
 use undertaker_testbed::{stream_lines, Container, HostProcess, LogStream, Testbed};
 
-use crate::support::{wait_until, WAIT};
+use crate::support::{wait_for_cmdline, WAIT};
 
 undertaker_only!(
     init_false_runs_the_command_as_pid1,
@@ -128,14 +128,7 @@ async fn group_scope_sends_term_to_the_process_group(testbed: Arc<Testbed>) -> a
         .run()
         .await?;
     for container in [&child, &group] {
-        wait_until("the watched sleep to run", WAIT, || {
-            container
-                .live_processes()
-                .iter()
-                .any(|process| process.cmdline == "sleep 1000")
-                .then_some(())
-        })
-        .await?;
+        wait_for_cmdline(container, "sleep 1000").await?;
     }
 
     let (stopped_child, stopped_group) = futures::join!(child.stop(GRACE), group.stop(GRACE));

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{ensure, Context};
 use serde_json::Value;
-use undertaker_testbed::{event_lines, EventRecord, Testbed, CRI_NAMESPACE, PROBE_PREFIX};
+use undertaker_testbed::{
+    event_lines, records_about, EventRecord, Testbed, CRI_NAMESPACE, PROBE_PREFIX,
+};
 
 use crate::support::{
     ensure_identity, marked_cmdline, marked_container, marker, metadata, named, wait_until,
@@ -47,12 +49,10 @@ async fn events_json_shows_each_event_with_its_pod(testbed: Arc<Testbed>) -> any
 
     let id = container.id().to_string();
     let leftover = [marked_cmdline(&marker, 1010)];
-    let mine = |records: &[EventRecord], topic: &str| -> Vec<EventRecord> {
-        records
-            .iter()
-            .filter(|r| r.topic == topic && r.container_id == id && r.exec_id.is_empty())
-            .cloned()
-            .collect()
+    let mine = |records: &[EventRecord], topic: &str| {
+        let mut found = records_about(records, topic, &id);
+        found.retain(|r| r.exec_id.is_empty());
+        found
     };
     let records = events
         .wait_for(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use undertaker_e2e::{per_handler, Handler};
-use undertaker_testbed::{event_lines, EventRecord, Testbed};
+use undertaker_testbed::{event_lines, records_about, EventRecord, Testbed};
 
 use crate::support::{
     ensure_identity, ensure_no_marked_process, marked_cmdline, marked_container, marker, named,
@@ -66,11 +66,7 @@ async fn exec_leaves_a_background_process(
             ensure_no_marked_process(&marker)?;
             let cmdlines = [holding, detached];
             let leaked = |records: &[EventRecord]| {
-                records
-                    .iter()
-                    .filter(|r| r.topic == "/undertaker/leaked" && r.container_id == container.id())
-                    .cloned()
-                    .collect::<Vec<_>>()
+                records_about(records, "/undertaker/leaked", container.id())
             };
             let records = events
                 .wait_for("leaked events naming both leftovers", WAIT, |records| {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use undertaker_e2e::{per_handler, Handler};
-use undertaker_testbed::{event_lines, Container, EventCollector, PidMode, Pod, Testbed};
+use undertaker_testbed::{
+    event_lines, records_about, Container, EventCollector, EventRecord, PidMode, Pod, Testbed,
+};
 
 use crate::support::{
     ensure_identity, ensure_no_marked_process, marked_cmdline, marked_container, marker, named,
@@ -178,13 +180,8 @@ async fn ensure_leaked(
         .iter()
         .map(|(cmdline, _)| cmdline.clone())
         .collect();
-    let leaked = |records: &[undertaker_testbed::EventRecord]| {
-        records
-            .iter()
-            .filter(|r| r.topic == "/undertaker/leaked" && r.container_id == container.id())
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let leaked =
+        |records: &[EventRecord]| records_about(records, "/undertaker/leaked", container.id());
     let records = events
         .wait_for(
             "leaked events naming every marked process",

@@ -7,7 +7,7 @@ use anyhow::ensure;
 use undertaker_e2e::{per_handler, Handler};
 use undertaker_testbed::Testbed;
 
-use crate::support::{wait_until, WAIT};
+use crate::support::wait_for_cmdline;
 
 per_handler!(stop_a_workload_without_a_term_handler);
 
@@ -27,14 +27,7 @@ async fn stop_a_workload_without_a_term_handler(
         .command(["sleep", "1000"])
         .run()
         .await?;
-    wait_until("sleep 1000 to run", WAIT, || {
-        container
-            .live_processes()
-            .iter()
-            .any(|process| process.cmdline == "sleep 1000")
-            .then_some(())
-    })
-    .await?;
+    wait_for_cmdline(&container, "sleep 1000").await?;
 
     let started = Instant::now();
     container.stop(GRACE).await?;

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
 use undertaker_testbed::{
-    api, ContainerBuilder, EventRecord, HostProcess, Pod, ProcessRecord, Testbed, CRI_NAMESPACE,
+    api, Container, ContainerBuilder, EventRecord, HostProcess, Pod, ProcessRecord, Testbed,
+    CRI_NAMESPACE,
 };
 
 /// Leftovers are drained quickly in these tests (the default is 2 s).
@@ -123,6 +124,22 @@ pub fn named<'a>(
         .flat_map(|record| record.processes.iter().map(move |p| (p, record)))
         .filter(|(process, _)| cmdlines.contains(&process.cmdline))
         .collect()
+}
+
+/// Waits until a process with exactly this command line runs in `container`.
+pub async fn wait_for_cmdline(container: &Container, cmdline: &str) -> anyhow::Result<()> {
+    wait_until(
+        &format!("{cmdline:?} to run in {}", container.name()),
+        WAIT,
+        || {
+            container
+                .live_processes()
+                .iter()
+                .any(|process| process.cmdline == cmdline)
+                .then_some(())
+        },
+    )
+    .await
 }
 
 /// The marked processes of a container, once `count` of them run.

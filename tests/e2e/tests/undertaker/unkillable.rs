@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use undertaker_testbed::{
-    cgroup_dirs, event_lines, remove_cgroup_tree, FrozenProcess, HostProcess, PidMode, Testbed,
+    cgroup_dirs, event_lines, records_about, remove_cgroup_tree, EventRecord, FrozenProcess,
+    HostProcess, PidMode, Testbed,
 };
 
 use crate::support::{
@@ -60,13 +61,10 @@ async fn frozen_process(testbed: Arc<Testbed>, pid_mode: PidMode) -> anyhow::Res
                 describe(init)
             )
         })??;
-    let unkillable = |records: &[undertaker_testbed::EventRecord]| {
-        records
-            .iter()
-            .filter(|r| r.topic == "/undertaker/unkillable" && r.container_id == container.id())
-            .filter(|r| r.processes.iter().any(|p| p.host_pid == Some(pid as u32)))
-            .cloned()
-            .collect::<Vec<_>>()
+    let unkillable = |records: &[EventRecord]| {
+        let mut found = records_about(records, "/undertaker/unkillable", container.id());
+        found.retain(|r| r.processes.iter().any(|p| p.host_pid == Some(pid as u32)));
+        found
     };
     let records = events
         .wait_for(

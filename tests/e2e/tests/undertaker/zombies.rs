@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use anyhow::ensure;
 use undertaker_e2e::{per_handler, Handler};
-use undertaker_testbed::{event_lines, Testbed};
+use undertaker_testbed::{event_lines, records_about, EventRecord, Testbed};
 
-use crate::support::{marked_container, marker, wait_for_marked, wait_until, WAIT};
+use crate::support::{
+    marked_container, marker, wait_for_cmdline, wait_for_marked, wait_until, WAIT,
+};
 
 per_handler!(orphans_of_a_pid1_that_never_reaps);
 
@@ -30,14 +32,8 @@ async fn orphans_of_a_pid1_that_never_reaps(
 
     let orphans = wait_for_marked(|| container.live_processes(), &marker, ORPHANS).await?;
     let main_pid = container.pid().await?;
-    wait_until("the shell to exec the non-reaping sleep", WAIT, || {
-        container
-            .live_processes()
-            .iter()
-            .any(|process| process.cmdline == "sleep 1000")
-            .then_some(())
-    })
-    .await?;
+    // The shell has exec'd the sleep that never reaps.
+    wait_for_cmdline(&container, "sleep 1000").await?;
     ensure!(
         container.zombies().is_empty(),
         "zombies before any orphan died: {:#?}",
@@ -86,14 +82,10 @@ async fn orphans_of_a_pid1_that_never_reaps(
             ensure!(zombies.is_empty(), "zombies: {zombies:#?}");
 
             // Reported in batches (far fewer events than orphans), with how each one ended.
-            let reaped = |records: &[undertaker_testbed::EventRecord]| -> Vec<undertaker_testbed::EventRecord> {
-                records
-                    .iter()
-                    .filter(|r| r.topic == "/undertaker/reaped" && r.container_id == container.id())
-                    .cloned()
-                    .collect()
+            let reaped = |records: &[EventRecord]| {
+                records_about(records, "/undertaker/reaped", container.id())
             };
-            let total = |records: &[undertaker_testbed::EventRecord]| -> u64 {
+            let total = |records: &[EventRecord]| -> u64 {
                 reaped(records).iter().map(|r| r.total.unwrap_or(0)).sum()
             };
             let records = events
