@@ -1,0 +1,114 @@
+//! What the numbers were taken on: cores, kernel, containerd and runc versions, the shim
+//! binaries, and how busy the machine was (other builds skew every latency).
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::Serialize;
+
+/// The machine and software a run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub kernel: String,
+    pub containerd: String,
+    pub runc: String,
+    /// Size of each shim binary, in bytes.
+    pub undertaker_shim_bytes: Option<u64>,
+    pub runc_shim_bytes: Option<u64>,
+}
+
+impl Machine {
+    pub fn describe(bin_dir: &Path) -> Machine {
+        let size = |path: Option<std::path::PathBuf>| {
+            path.and_then(|path| std::fs::metadata(path).ok())
+                .map(|meta| meta.len())
+        };
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+            containerd: version_of("containerd"),
+            runc: version_of("runc"),
+            undertaker_shim_bytes: size(Some(bin_dir.join("containerd-shim-undertaker-v2"))),
+            runc_shim_bytes: size(undertaker_testbed::find_program("containerd-shim-runc-v2")),
+        }
+    }
+}
+
+/// How busy the machine is at one moment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Load {
+    /// The three load averages of /proc/loadavg.
+    pub loadavg: String,
+    /// Compilers and linkers running (other builds on the machine).
+    pub build_processes: usize,
+}
+
+impl Load {
+    pub fn now() -> Load {
+        let loadavg = read_trimmed("/proc/loadavg")
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        Load {
+            loadavg,
+            build_processes: count_build_processes(),
+        }
+    }
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "load average {}, {} compiler/linker processes running",
+            self.loadavg, self.build_processes
+        )
+    }
+}
+
+fn count_build_processes() -> usize {
+    const BUILD_TOOLS: [&str; 5] = ["rustc", "cc1", "ld", "cc", "musl-gcc"];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_str().is_some_and(is_pid))
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
+        .filter(|comm| BUILD_TOOLS.contains(&comm.trim()) || comm.trim().starts_with("ld."))
+        .count()
+}
+
+fn is_pid(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `<program> 1.6.20~ds1` from the first line of `<program> --version` (containerd prints
+/// `containerd <module> <version> <revision>`, runc `runc version <version>`).
+fn version_of(program: &str) -> String {
+    let first_line = Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        });
+    match first_line {
+        None => format!("{program}: not found"),
+        Some(line) => match line.split_whitespace().nth(2) {
+            Some(version) => format!("{program} {version}"),
+            None => line,
+        },
+    }
+}
