@@ -3,8 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 /// The machine and software a run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -65,6 +67,48 @@ impl std::fmt::Display for Load {
             "load average {}, {} compiler/linker processes running",
             self.loadavg, self.build_processes
         )
+    }
+}
+
+/// The busiest the machine was while a run was sampled.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Busiest {
+    /// The highest 1-minute load average seen.
+    pub loadavg_1m: f64,
+    /// The most compiler and linker processes seen at once.
+    pub build_processes: usize,
+    pub samples: usize,
+}
+
+impl std::fmt::Display for Busiest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "busiest of {} samples: 1-minute load average {:.2}, {} compiler/linker processes",
+            self.samples, self.loadavg_1m, self.build_processes
+        )
+    }
+}
+
+/// Samples how busy the machine is every `every` until `stop` fires, then returns the
+/// busiest values seen.
+pub async fn watch_load(every: Duration, mut stop: oneshot::Receiver<()>) -> Busiest {
+    let mut busiest = Busiest::default();
+    loop {
+        let load = Load::now();
+        let one_minute = load
+            .loadavg
+            .split_whitespace()
+            .next()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0);
+        busiest.loadavg_1m = busiest.loadavg_1m.max(one_minute);
+        busiest.build_processes = busiest.build_processes.max(load.build_processes);
+        busiest.samples += 1;
+        tokio::select! {
+            _ = &mut stop => return busiest,
+            _ = tokio::time::sleep(every) => {}
+        }
     }
 }
 

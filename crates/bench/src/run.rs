@@ -7,13 +7,16 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use undertaker_testbed::{default_bin_dir, Testbed, TestbedOptions};
 
-use crate::machine::{Load, Machine};
+use crate::machine::{watch_load, Busiest, Load, Machine};
 use crate::options::Options;
 use crate::report::{markdown_table, Measurement, Row};
 use crate::{chart, scenario};
 
 /// How long the removed pods' shims may take to exit.
 const LEFTOVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the machine's load is sampled during a run.
+const LOAD_SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
 /// Everything a run wrote to its JSON file.
 #[derive(Serialize)]
@@ -24,6 +27,8 @@ struct Results<'a> {
     options: &'a Options,
     machine: Machine,
     load_before: Load,
+    /// Sampled every few seconds during the run.
+    load_during: Busiest,
     load_after: Load,
     rows: &'a [Row],
     /// What the testbed's leftover scan found after every pod was removed.
@@ -64,7 +69,11 @@ pub async fn run(options: Options) -> Result<()> {
     .await
     .context("start the testbed")?;
 
+    let (stop_watch, stopped) = tokio::sync::oneshot::channel();
+    let load_watch = tokio::spawn(watch_load(LOAD_SAMPLE_EVERY, stopped));
     let measurements = measure_all(&testbed, &options).await?;
+    let _ = stop_watch.send(());
+    let load_during = load_watch.await?;
     let rows: Vec<Row> = measurements
         .into_iter()
         .filter_map(Measurement::row)
@@ -74,6 +83,7 @@ pub async fn run(options: Options) -> Result<()> {
     let leftovers = testbed.wait_for_no_leftovers(LEFTOVER_TIMEOUT).await;
     drop(testbed);
     let load_after = Load::now();
+    eprintln!("during: {load_during}");
     eprintln!("after: {load_after}");
     eprintln!("leftovers: {leftovers}");
 
@@ -84,6 +94,7 @@ pub async fn run(options: Options) -> Result<()> {
         options: &options,
         machine,
         load_before,
+        load_during,
         load_after,
         rows: &rows,
         leftovers: leftovers.to_string(),
