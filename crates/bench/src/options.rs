@@ -30,7 +30,7 @@ pub struct Options {
     #[arg(long, default_value_t = 3000)]
     pub settle_ms: u64,
     /// Idle containers stopped per handler, one at a time, to time StopContainer (at most
-    /// `--pods`).
+    /// `--pods` - 1: each handler's first idle pod is stopped unmeasured first, as a warm-up).
     #[arg(long, default_value_t = 5)]
     pub stop_runs: usize,
     /// StopContainer's grace period, in seconds.
@@ -49,6 +49,10 @@ pub struct Options {
     /// Orphans per storm.
     #[arg(long, default_value_t = 5000)]
     pub orphans: usize,
+    /// containerd's log level (`debug` also makes the shims log at debug level, which slows
+    /// both down). With UNDERTAKER_KEEP_TESTBED=1 the log is kept after the run.
+    #[arg(long, default_value = "info")]
+    pub containerd_log_level: String,
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,

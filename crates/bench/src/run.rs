@@ -62,8 +62,7 @@ pub async fn run(options: Options) -> Result<()> {
     );
     let testbed = Testbed::start(TestbedOptions {
         bin_dir,
-        // Debug logging would cost both shims time on every call.
-        log_level: "info".to_string(),
+        log_level: options.containerd_log_level.clone(),
         ..TestbedOptions::default()
     })
     .await
