@@ -21,6 +21,7 @@ use crate::{
     events::Publisher,
     exits::{ExitCode, ExitRouter},
     init_binary,
+    life::ShimLife,
     options::RuntimeOptions,
     process::{Exit, Process, Status},
     report_channel::{self, REPORT_FD},
@@ -34,6 +35,12 @@ const EXEC_EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long a whole-cgroup kill waits for the cgroup to empty before naming
 /// the survivors unkillable and moving on.
 pub const CGROUP_KILL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an init that closed its report channel may take to be reaped
+/// before the shim looks for what holds it.
+const STUCK_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a shim waits for an unkillable process to let its container go
+/// before it gives up on deleting it from the runtime.
+const RELEASE_WAIT: Duration = Duration::from_secs(600);
 /// How long an exit waits for the init's report channel to be read to its end.
 const REPORT_DRAIN: Duration = Duration::from_secs(3);
 
@@ -58,6 +65,9 @@ pub struct Container {
     /// Where undertaker-init is in the container; `None` when it runs without.
     pub(crate) injection: Option<Injection>,
     oom_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    life: ShimLife,
+    /// The init was reported exited while an unkillable process held it.
+    stuck: std::sync::atomic::AtomicBool,
 }
 
 impl Container {
@@ -66,6 +76,7 @@ impl Container {
         req: &CreateTaskRequest,
         exits: &ExitRouter,
         publisher: &Publisher,
+        life: &ShimLife,
     ) -> Result<Arc<Self>> {
         if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
             return Err(ShimError::Unsupported {
@@ -78,7 +89,7 @@ impl Container {
         options.store(&bundle)?;
         let rootfs_mounted = mount_rootfs_all(&req.rootfs, &bundle).await?;
         let result =
-            Self::create_mounted(req, bundle.clone(), options, &spec, exits, publisher).await;
+            Self::create_mounted(req, bundle.clone(), options, &spec, exits, publisher, life).await;
         if result.is_err() && rootfs_mounted {
             unmount_rootfs(&bundle);
         }
@@ -92,6 +103,7 @@ impl Container {
         spec: &Spec,
         exits: &ExitRouter,
         publisher: &Publisher,
+        life: &ShimLife,
     ) -> Result<Arc<Self>> {
         let stdio = StdioSpec {
             stdin: req.stdin.clone(),
@@ -184,11 +196,16 @@ impl Container {
             init_settings,
             injection,
             oom_watch: Mutex::new(None),
+            life: life.clone(),
+            stuck: std::sync::atomic::AtomicBool::new(false),
         });
         if let Some(cgroup) = &container.cgroup {
             if let Some(task) = crate::oom::watch(&container.id, cgroup, publisher) {
                 *container.oom_watch.lock().unwrap() = Some(task);
             }
+        }
+        if container.injection.is_some() {
+            container.watch_stuck_exit();
         }
         container.watch_exit(init, sub.claim(pid));
         Ok(container)
@@ -267,8 +284,13 @@ impl Container {
             if signal == libc::SIGKILL as u32 && self.cgroup.is_some() {
                 // Never only the main pid: everything in the container goes at once.
                 let expected = self.expected_deaths();
-                self.kill_cgroup(LeakReason::LEAK_REASON_STOP, &expected)
-                    .await;
+                if self
+                    .kill_cgroup(LeakReason::LEAK_REASON_STOP, &expected)
+                    .await
+                    > 0
+                {
+                    self.exit_if_stuck(128 + libc::SIGKILL).await;
+                }
                 return Ok(());
             }
             self.runtime.kill(&self.id, signal, all).await?;
@@ -308,19 +330,13 @@ impl Container {
             at: time::OffsetDateTime::now_utc(),
         });
         if p.is_init() {
-            self.kill_cgroup(LeakReason::LEAK_REASON_DELETE, &[]).await;
-            match self.runtime.delete(&self.id, false).await {
-                Err(e) if !e.is_not_found() => {
-                    // A created container's init may still be there; force it.
-                    self.runtime.delete(&self.id, true).await.or_else(|e| {
-                        if e.is_not_found() {
-                            Ok(())
-                        } else {
-                            Err(e)
-                        }
-                    })?;
-                }
-                _ => {}
+            if self.stuck.load(std::sync::atomic::Ordering::SeqCst) {
+                // runc cannot delete a container whose init has not finished
+                // exiting; do it once the unkillable process is gone.
+                self.delete_when_released();
+            } else {
+                self.kill_cgroup(LeakReason::LEAK_REASON_DELETE, &[]).await;
+                self.delete_in_runtime().await?;
             }
             if !self.rootfs.is_empty() {
                 unmount_rootfs(&self.bundle);
@@ -333,6 +349,46 @@ impl Container {
             self.execs.lock().unwrap().remove(exec_id);
         }
         Ok((p.pid() as u32, exit))
+    }
+
+    async fn delete_in_runtime(&self) -> Result<()> {
+        match self.runtime.delete(&self.id, false).await {
+            Err(e) if !e.is_not_found() => {
+                // A created container's init may still be there; force it.
+                self.runtime.delete(&self.id, true).await.or_else(|e| {
+                    if e.is_not_found() {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) in the background for the held init to go, then deletes
+    /// the container from the runtime; the shim stays until then.
+    fn delete_when_released(&self) {
+        let guard = self.life.hold();
+        let (runtime, id, pid) = (self.runtime.clone(), self.id.clone(), self.init.pid());
+        tracing::warn!(container = %id, pid, "runtime state and cgroup stay until the unkillable process goes");
+        tokio::spawn(async move {
+            let _guard = guard;
+            let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            match runtime.delete(&id, true).await {
+                Err(e) if !e.is_not_found() => {
+                    tracing::warn!(container = %id, "deleting the released container failed: {e}")
+                }
+                _ => tracing::info!(container = %id, "released container deleted"),
+            }
+        });
     }
 
     /// Routes `process`'s exit, when the reaper sees it, to [`Container::on_exit`].
@@ -419,10 +475,10 @@ impl Container {
 
     /// Kills the container's whole cgroup and waits (bounded) until it is
     /// empty; publishes what it killed (but `expected`) as leaked and what
-    /// survived as unkillable.
-    pub(crate) async fn kill_cgroup(&self, reason: LeakReason, expected: &[i32]) {
+    /// survived as unkillable. Returns how many survived.
+    pub(crate) async fn kill_cgroup(&self, reason: LeakReason, expected: &[i32]) -> usize {
         let Some(cgroup) = self.cgroup.clone() else {
-            return;
+            return 0;
         };
         let killed =
             tokio::task::spawn_blocking(move || cgroup.kill_all(CGROUP_KILL_TIMEOUT)).await;
@@ -430,11 +486,11 @@ impl Container {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
                 tracing::warn!(container = %self.id, "whole-cgroup kill failed: {e}");
-                return;
+                return 0;
             }
             Err(e) => {
                 tracing::warn!(container = %self.id, "whole-cgroup kill task failed: {e}");
-                return;
+                return 0;
             }
         };
         tracing::debug!(container = %self.id, method = %report.method, killed = report.killed.len(), unkillable = report.unkillable.len(), elapsed = ?report.elapsed, "cgroup killed");
@@ -445,12 +501,60 @@ impl Container {
             .map(|p| from_cgroup(p, KilledBy::KILLED_BY_CGROUP))
             .collect();
         self.reporter.leaked(leaked, reason).await;
-        let unkillable = report
+        let unkillable: Vec<_> = report
             .unkillable
             .iter()
             .map(|p| from_cgroup(p, KilledBy::KILLED_BY_UNSPECIFIED))
             .collect();
+        let survivors = unkillable.len();
         self.reporter.unkillable(unkillable).await;
+        survivors
+    }
+
+    /// An init that is PID 1 of its namespace cannot finish exiting while an
+    /// unkillable process (state D, frozen cgroup) is left in the namespace: the
+    /// kernel holds it in its exit until every other process is gone, so it is
+    /// never reaped. Report its exit anyway, so the pod can be stopped and
+    /// removed; the unkillable event says what stayed.
+    async fn exit_if_stuck(&self, code_if_unknown: i32) {
+        let init = &self.init;
+        if matches!(init.status(), Status::Stopped | Status::Deleted)
+            || !crate::tree::is_exiting(init.pid())
+        {
+            return;
+        }
+        let code = init.init_state.announced_exit().unwrap_or(code_if_unknown);
+        self.stuck.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::warn!(container = %self.id, pid = init.pid(), code, "the init cannot finish exiting (an unkillable process holds its namespace); reporting its exit");
+        self.on_exit(init.clone(), code).await;
+    }
+
+    /// Once the init closed its report channel it is exiting; if it is not
+    /// reaped shortly after, something unkillable holds it: kill the cgroup,
+    /// and report the exit if that is why.
+    fn watch_stuck_exit(self: &Arc<Self>) {
+        let container = self.clone();
+        let mut closed = self.init.init_state.closed.subscribe();
+        tokio::spawn(async move {
+            if closed.wait_for(|c| *c).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(STUCK_EXIT_GRACE).await;
+            let init = &container.init;
+            tracing::debug!(container = %container.id, status = %init.status(), exiting = crate::tree::is_exiting(init.pid()), "init closed its report channel");
+            if matches!(init.status(), Status::Stopped | Status::Deleted)
+                || !crate::tree::is_exiting(init.pid())
+            {
+                return;
+            }
+            if container
+                .kill_cgroup(LeakReason::LEAK_REASON_MAIN_EXIT, &[init.pid()])
+                .await
+                > 0
+            {
+                container.exit_if_stuck(128 + libc::SIGKILL).await;
+            }
+        });
     }
 
     /// SIGKILL for an exec: the exec and everything it started, reported as leaked.

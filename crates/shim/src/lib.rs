@@ -9,6 +9,7 @@ pub mod events;
 pub mod exec;
 pub mod exits;
 pub mod init_binary;
+pub mod life;
 pub mod oom;
 pub mod options;
 pub mod process;

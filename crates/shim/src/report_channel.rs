@@ -35,10 +35,30 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// What the reader learned that the shim needs elsewhere.
-#[derive(Default)]
 pub struct InitState {
     /// The main process's pid in the container's PID namespace, once started.
     pub main_ns_pid: AtomicI32,
+    /// The init's own exit code, once it announced it (-1 before).
+    pub exit_code: AtomicI32,
+    /// Turns true when the init closed the channel: it is exiting.
+    pub closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for InitState {
+    fn default() -> Self {
+        InitState {
+            main_ns_pid: AtomicI32::new(0),
+            exit_code: AtomicI32::new(-1),
+            closed: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+impl InitState {
+    /// The exit code the init announced, if it did.
+    pub fn announced_exit(&self) -> Option<i32> {
+        Some(self.exit_code.load(Ordering::Relaxed)).filter(|c| *c >= 0)
+    }
 }
 
 /// Reads records until the init closes the channel (it exited).
@@ -154,7 +174,12 @@ fn handle(record: &undertaker_report::OwnedRecord, batch: &mut Batch, state: &In
             batch.dropped = *total;
             true
         }
-        Record::MainExited(_) => false,
+        Record::MainExited(exited) => {
+            state
+                .exit_code
+                .store(i32::from(exited.code), Ordering::Relaxed);
+            false
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::{
     error::{Result, ShimError},
     events::Publisher,
     exits::ExitRouter,
+    life::ShimLife,
     process::{timestamp, Status},
     stdio::StdioSpec,
 };
@@ -27,7 +28,7 @@ pub struct TaskService {
     containers: Mutex<HashMap<String, Arc<Container>>>,
     exits: ExitRouter,
     publisher: Publisher,
-    exit_signal: Arc<ExitSignal>,
+    life: ShimLife,
 }
 
 impl TaskService {
@@ -36,7 +37,7 @@ impl TaskService {
             containers: Mutex::new(HashMap::new()),
             exits,
             publisher,
-            exit_signal,
+            life: ShimLife::new(exit_signal),
         }
     }
 
@@ -56,7 +57,7 @@ impl TaskService {
         if self.containers.lock().unwrap().contains_key(&req.id) {
             return Err(ShimError::ContainerExists { id: req.id.clone() });
         }
-        let container = Container::create(&req, &self.exits, &self.publisher).await?;
+        let container = Container::create(&req, &self.exits, &self.publisher, &self.life).await?;
         let pid = container.init.pid() as u32;
         {
             let mut containers = self.containers.lock().unwrap();
@@ -76,7 +77,8 @@ impl TaskService {
 
     async fn do_delete(&self, req: api::DeleteRequest) -> Result<api::DeleteResponse> {
         let container = self.container(&req.id)?;
-        let (pid, exit) = container.delete(&req.exec_id).await?;
+        let exec_id = req.exec_id.clone();
+        let (pid, exit) = detached(async move { container.delete(&exec_id).await }).await?;
         if req.exec_id.is_empty() {
             self.containers.lock().unwrap().remove(&req.id);
         }
@@ -170,6 +172,18 @@ impl TaskService {
     }
 }
 
+/// Runs `work` to its end even if containerd gives up on the request: ttrpc
+/// drops a handler whose client timed out, and a kill or delete cut off
+/// half-way (after the cgroup kill, before the exit is reported) would leave
+/// the container in between.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ShimError::Other(format!("request task failed: {e}")))?
+}
+
 #[async_trait]
 impl Task for TaskService {
     #[instrument(level = "debug", skip_all, fields(id = %req.id))]
@@ -258,7 +272,8 @@ impl Task for TaskService {
     #[instrument(level = "debug", skip_all, fields(id = %req.id, exec = %req.exec_id, signal = req.signal, all = req.all))]
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
         let container = self.container(&req.id)?;
-        container.kill(&req.exec_id, req.signal, req.all).await?;
+        let (exec_id, signal, all) = (req.exec_id.clone(), req.signal, req.all);
+        detached(async move { container.kill(&exec_id, signal, all).await }).await?;
         Ok(api::Empty::new())
     }
 
@@ -395,8 +410,9 @@ impl Task for TaskService {
         if !self.containers.lock().unwrap().is_empty() {
             return Ok(api::Empty::new());
         }
-        tracing::info!(id = %req.id, "last container deleted, shim exits");
-        self.exit_signal.signal();
+        let pending = self.life.pending();
+        tracing::info!(id = %req.id, pending, "last container deleted, shim exits once no clean-up is pending");
+        self.life.request_shutdown();
         Ok(api::Empty::new())
     }
 }

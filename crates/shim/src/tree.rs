@@ -43,6 +43,24 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Whether `pid` is in the middle of exiting (PF_EXITING in `/proc/<pid>/stat`'s
+/// flags): an init that is PID 1 of its namespace stays so until every other
+/// process of the namespace is gone.
+pub fn is_exiting(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    rest.split_whitespace()
+        .nth(6)
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0)
+}
+
 /// SIGKILLs `root` and all its descendants; returns every process it signalled.
 pub fn kill_tree(root: i32) -> Vec<ProcessInfo> {
     let mut killed: Vec<ProcessInfo> = Vec::new();
@@ -68,6 +86,12 @@ pub fn kill_tree(root: i32) -> Vec<ProcessInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_process_is_not_exiting() {
+        assert!(!is_exiting(std::process::id() as i32));
+        assert!(!is_exiting(i32::MAX));
+    }
 
     #[test]
     fn a_shell_and_its_background_children_are_found_and_killed() {
