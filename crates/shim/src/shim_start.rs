@@ -43,6 +43,8 @@ pub async fn start(opts: StartOpts) -> Result<String> {
         return Ok(address);
     }
 
+    restrict_socket_dir(&address);
+
     let exe = std::env::current_exe().map_err(|e| Error::Other(format!("own executable: {e}")))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.current_dir(&bundle)
@@ -80,6 +82,23 @@ pub async fn start(opts: StartOpts) -> Result<String> {
     let _ = ready.read_to_end(&mut sink).await;
     write_str_to_file("address", &address).await?;
     Ok(address)
+}
+
+/// Makes the directory of the shim's socket reachable by root only, creating
+/// it if needed: the Task API must not be open to unprivileged users, whatever
+/// mode the socket file itself gets.
+fn restrict_socket_dir(address: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = Path::new(address.trim_start_matches("unix://"));
+    let Some(dir) = path.parent() else { return };
+    if let Err(e) = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+    {
+        tracing::warn!(
+            "restricting the socket directory {} failed: {e}",
+            dir.display()
+        );
+    }
 }
 
 /// Whether a shim answers on `address` (a `unix://` socket).
