@@ -45,18 +45,6 @@ fn kb_field(text: &str, name: &str) -> Option<u64> {
         .ok()
 }
 
-fn cmdline(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|bytes| {
-            bytes
-                .split(|byte| *byte == 0)
-                .filter(|arg| !arg.is_empty())
-                .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The shims serving containerd at `socket`, by the id they were started for (`-id`, the
 /// pod sandbox's id: one shim per pod), with the binary they run.
 pub fn shims_by_id(socket: &Path) -> HashMap<String, (i32, String)> {
@@ -70,7 +58,7 @@ pub fn shims_by_id(socket: &Path) -> HashMap<String, (i32, String)> {
         let Some(pid) = name.to_str().and_then(|name| name.parse::<i32>().ok()) else {
             continue;
         };
-        let args = cmdline(pid);
+        let args = undertaker_testbed::cmdline(pid);
         let Some(binary) = args
             .first()
             .and_then(|program| Path::new(program).file_name())

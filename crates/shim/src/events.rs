@@ -8,7 +8,7 @@ use containerd_shim_protos::{
         TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM,
         TaskPaused, TaskResumed, TaskStart,
     },
-    protobuf::{MessageDyn, MessageField},
+    protobuf::{well_known_types::timestamp::Timestamp, MessageDyn, MessageField},
     topics,
 };
 
@@ -156,12 +156,13 @@ impl Publisher {
     }
 
     pub async fn task_exit(&self, p: &Process, exit: Exit) {
+        let (container_id, id, pid, exit_status, exited_at) = exit_fields(p, exit);
         let event = TaskExit {
-            container_id: p.container_id.clone(),
-            id: p.event_id().to_string(),
-            pid: p.pid() as u32,
-            exit_status: exit.status,
-            exited_at: MessageField::some(timestamp(exit.at)),
+            container_id,
+            id,
+            pid,
+            exit_status,
+            exited_at,
             ..Default::default()
         };
         self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event))
@@ -169,12 +170,13 @@ impl Publisher {
     }
 
     pub async fn task_delete(&self, p: &Process, exit: Exit) {
+        let (container_id, id, pid, exit_status, exited_at) = exit_fields(p, exit);
         let event = TaskDelete {
-            container_id: p.container_id.clone(),
-            id: p.event_id().to_string(),
-            pid: p.pid() as u32,
-            exit_status: exit.status,
-            exited_at: MessageField::some(timestamp(exit.at)),
+            container_id,
+            id,
+            pid,
+            exit_status,
+            exited_at,
             ..Default::default()
         };
         self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(event))
@@ -207,4 +209,15 @@ impl Publisher {
         self.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(event))
             .await;
     }
+}
+
+/// What `/tasks/exit` and `/tasks/delete` say about a process that ended.
+fn exit_fields(p: &Process, exit: Exit) -> (String, String, u32, u32, MessageField<Timestamp>) {
+    (
+        p.container_id.clone(),
+        p.event_id().to_string(),
+        p.pid() as u32,
+        exit.status,
+        MessageField::some(timestamp(exit.at)),
+    )
 }

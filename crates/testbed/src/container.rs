@@ -116,15 +116,26 @@ impl<'a> ContainerBuilder<'a> {
 
     /// Runs the container as `uid` (e.g. 65534, nobody).
     pub fn run_as_user(mut self, uid: i64) -> Self {
-        if let Some(context) = self
-            .config
-            .linux
-            .as_mut()
-            .and_then(|linux| linux.security_context.as_mut())
-        {
+        if let Some(context) = self.security_context() {
             context.run_as_user = Some(api::Int64Value { value: uid });
         }
         self
+    }
+
+    /// Runs the container privileged (all capabilities and devices; its pod must be
+    /// privileged too).
+    pub fn privileged(mut self, privileged: bool) -> Self {
+        if let Some(context) = self.security_context() {
+            context.privileged = privileged;
+        }
+        self
+    }
+
+    fn security_context(&mut self) -> Option<&mut api::LinuxContainerSecurityContext> {
+        self.config
+            .linux
+            .as_mut()
+            .and_then(|linux| linux.security_context.as_mut())
     }
 
     /// The CRI container config this builder describes.

@@ -57,8 +57,26 @@ impl Testbed {
     /// Subscribes to the [`TOPICS`] of this testbed's containerd and returns once the
     /// subscription is in place (a probe event came through it).
     pub async fn collect_events(&self) -> Result<EventCollector> {
+        self.collect_events_on(&TOPICS).await
+    }
+
+    /// Like [`Testbed::collect_events`], for other topics (e.g. `/tasks/oom`). The probes
+    /// are `/undertaker/reaped` events, so that topic is always followed (and its probes
+    /// never collected).
+    pub async fn collect_events_on(&self, topics: &[&str]) -> Result<EventCollector> {
+        let mut topics: Vec<String> = topics.iter().map(|topic| topic.to_string()).collect();
+        if !topics
+            .iter()
+            .any(|topic| topic == undertaker_events::REAPED)
+        {
+            topics.push(undertaker_events::REAPED.to_string());
+        }
         let collected = Arc::new(Collected::default());
-        let task = tokio::spawn(follow(self.socket().to_path_buf(), collected.clone()));
+        let task = tokio::spawn(follow(
+            self.socket().to_path_buf(),
+            topics,
+            collected.clone(),
+        ));
         let collector = EventCollector { collected, task };
         let seen = |serial: u64| {
             collector
@@ -226,8 +244,9 @@ pub fn lines(records: &[EventRecord]) -> String {
 /// Receives events for as long as the collector lives, keeping every record but the probes.
 /// A lost stream (containerd restarted) is connected again; what was published meanwhile is
 /// missed, and the loss is kept for failure messages.
-async fn follow(socket: PathBuf, collected: Arc<Collected>) {
-    let mut stream = EventStream::new(socket, None, &TOPICS);
+async fn follow(socket: PathBuf, topics: Vec<String>, collected: Arc<Collected>) {
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let mut stream = EventStream::new(socket, None, &topics);
     loop {
         let delivered = match stream.next().await {
             Ok(delivered) => delivered,

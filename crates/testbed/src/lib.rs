@@ -44,7 +44,7 @@ pub use host_processes::{processes_in_cgroup, processes_matching, HostProcess};
 pub use images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use leftovers::{Leftovers, ProcessInfo};
 pub use pod::{PidMode, Pod, PodBuilder};
-pub use procfs::cgroup_hierarchies;
+pub use procfs::{cgroup_hierarchies, cmdline, mounts_of, parse_mountinfo, MountEntry};
 pub use testbed::{
     default_bin_dir, default_snapshotter, CtrOutput, Testbed, TestbedOptions, CRI_NAMESPACE,
 };

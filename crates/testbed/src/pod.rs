@@ -41,6 +41,7 @@ pub struct PodBuilder {
     pub(crate) log_dir: PathBuf,
     pub(crate) cgroup_parent: String,
     pub(crate) pid_mode: PidMode,
+    pub(crate) privileged: bool,
     pub(crate) annotations: HashMap<String, String>,
     pub(crate) labels: HashMap<String, String>,
     pub(crate) busybox_image: String,
@@ -50,6 +51,12 @@ impl PodBuilder {
     /// The PID namespace mode (default: one per container).
     pub fn pid_mode(mut self, mode: PidMode) -> Self {
         self.pid_mode = mode;
+        self
+    }
+
+    /// Lets the pod run privileged containers (CRI refuses them in an unprivileged sandbox).
+    pub fn privileged(mut self, privileged: bool) -> Self {
+        self.privileged = privileged;
         self
     }
 
@@ -90,6 +97,7 @@ impl PodBuilder {
                 cgroup_parent: self.cgroup_parent.clone(),
                 security_context: Some(api::LinuxSandboxSecurityContext {
                     namespace_options: Some(self.namespace_options()),
+                    privileged: self.privileged,
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -44,6 +44,8 @@ pub fn is_running(pid: i32) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountEntry {
     pub mount_point: PathBuf,
+    /// The per-mount options (`rw,nosuid,nodev,...`).
+    pub options: String,
     pub fs_type: String,
 }
 
@@ -55,6 +57,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
             let separator = fields.iter().position(|field| *field == "-")?;
             Some(MountEntry {
                 mount_point: PathBuf::from(unescape_octal(fields.get(4)?)),
+                options: fields.get(5)?.to_string(),
                 fs_type: fields.get(separator + 1)?.to_string(),
             })
         })
@@ -86,7 +89,12 @@ fn unescape_octal(field: &str) -> String {
 
 /// This process's mounts.
 pub fn mounts() -> Vec<MountEntry> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    mounts_of("self")
+}
+
+/// The mounts process `pid` sees (`self` for this one): a container's, read from the host.
+pub fn mounts_of(pid: impl std::fmt::Display) -> Vec<MountEntry> {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
         .map(|text| parse_mountinfo(&text))
         .unwrap_or_default()
 }
@@ -164,10 +172,12 @@ mod tests {
             [
                 MountEntry {
                     mount_point: "/mnt/with space".into(),
+                    options: "rw,noatime".into(),
                     fs_type: "ext3".into()
                 },
                 MountEntry {
                     mount_point: "/sys/fs/cgroup/memory".into(),
+                    options: "rw".into(),
                     fs_type: "cgroup".into()
                 },
             ]

@@ -242,6 +242,16 @@ impl Testbed {
         &self.layout.dir
     }
 
+    /// containerd's state directory (task bundles: `io.containerd.runtime.v2.task/<ns>/<id>`).
+    pub fn state_dir(&self) -> &Path {
+        &self.layout.state
+    }
+
+    /// runc's state root for runtime `undertaker` (`Root` in the runtime options).
+    pub fn undertaker_runc_root(&self) -> &Path {
+        &self.layout.undertaker_runc_root
+    }
+
     /// The undertaker runtime's options file (`ConfigPath`).
     pub fn runtime_options_path(&self) -> &Path {
         &self.layout.runtime_options
@@ -278,6 +288,7 @@ impl Testbed {
             log_dir: self.layout.pods.join(&unique),
             cgroup_parent: self.cgroup_parent.clone(),
             pid_mode: PidMode::default(),
+            privileged: false,
             annotations: HashMap::new(),
             labels: HashMap::new(),
             busybox_image: BUSYBOX_IMAGE.to_string(),
