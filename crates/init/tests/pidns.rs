@@ -58,6 +58,10 @@ const TESTS: &[Test] = &[
         "a_reader_that_goes_away_does_not_stop_the_init",
         a_reader_that_goes_away_does_not_stop_the_init,
     ),
+    (
+        "on_a_terminal_the_workload_is_the_foreground_group",
+        on_a_terminal_the_workload_is_the_foreground_group,
+    ),
 ];
 
 fn main() {
@@ -420,7 +424,10 @@ fn a_slow_reader_loses_records_and_is_told_how_many(env: &Env) -> Result<()> {
     let (reaped, dropped) = support::reaped_and_dropped(&records);
     ensure!(
         dropped > 0 && reaped + dropped == 5000,
-        "reaped {reaped} + dropped {dropped}"
+        "reaped {reaped} + dropped {dropped}; {} records from {} bytes, the last: {:?}",
+        records.len(),
+        first.len(),
+        records.iter().rev().take(3).collect::<Vec<_>>()
     );
     ensure!(
         matches!(records.last(), Some(Record::MainExited(_))),
@@ -470,4 +477,53 @@ fn passed_on_fds() -> Result<Vec<i32>> {
         }
     }
     Ok(fds)
+}
+
+/// As tini does: on a terminal, the workload runs in its own process group, and that group
+/// is the terminal's foreground group (so ^C and job-control signals reach it, and it may
+/// read the terminal without SIGTTIN). `script` gives the init a pty as its controlling
+/// terminal; the workload prints its `/proc/self/stat`.
+fn on_a_terminal_the_workload_is_the_foreground_group(env: &Env) -> Result<()> {
+    let line = format!("{} -- /bin/busybox cat /proc/self/stat", env.init);
+    let output = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("run script (bsdutils)")?;
+    ensure!(output.status.success(), "script: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let stat = text
+        .lines()
+        .find(|l| l.contains("(busybox)"))
+        .with_context(|| format!("no stat line in {text:?}"))?;
+    // Fields after the command name: state ppid pgrp session tty_nr tpgid ...
+    let (_, rest) = stat.rsplit_once(')').context("stat")?;
+    let fields: Vec<i64> = rest
+        .split_whitespace()
+        .skip(1)
+        .take(5)
+        .map(|f| f.parse().unwrap_or(-1))
+        .collect();
+    let (pid, ppid, pgrp, tpgid) = (
+        stat.split_whitespace()
+            .next()
+            .unwrap_or("0")
+            .parse::<i64>()?,
+        fields[0],
+        fields[1],
+        fields[4],
+    );
+    ensure!(
+        pgrp == pid,
+        "the workload leads its own process group: {stat}"
+    );
+    ensure!(
+        pgrp != ppid,
+        "the workload's group is not the init's: {stat}"
+    );
+    ensure!(
+        tpgid == pgrp,
+        "the workload's group is the terminal's foreground: {stat}"
+    );
+    Ok(())
 }
