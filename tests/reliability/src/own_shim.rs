@@ -15,6 +15,7 @@ use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::shim_async::{Client, TaskClient};
 use containerd_shim_protos::ttrpc::{self, Code};
 use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use undertaker_testbed::{processes_in_cgroup, processes_matching, Testbed};
@@ -28,13 +29,16 @@ pub const RUNTIME_OPTIONS_TYPE: &str = "types.containerd.io/runtimeoptions.v1.Op
 /// How long one Task API request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A shim this process started, serving the Task API on its own socket. Dropping it kills
-/// the shim and what is left in `cgroup_parent`, and reaps them.
+/// A shim this process started, serving the Task API on its own socket. Its log (the `log`
+/// FIFO containerd would read) is copied to `shim.log` in its work directory. Dropping it
+/// kills the shim and what is left in `cgroup_parent`, and reaps them.
 pub struct OwnShim {
     pid: i32,
     socket: PathBuf,
     cgroup_parent: String,
     task: TaskClient,
+    log: PathBuf,
+    log_copier: tokio::task::JoinHandle<()>,
 }
 
 /// How a request failed: its ttrpc code and message.
@@ -56,6 +60,8 @@ impl OwnShim {
     ) -> anyhow::Result<OwnShim> {
         nix::sys::prctl::set_child_subreaper(true)?;
         std::fs::create_dir_all(work_dir)?;
+        let log = work_dir.join("shim.log");
+        let log_copier = copy_log(&work_dir.join("log"), &log)?;
         let output = Command::new(testbed.bin_dir().join(SHIM_BINARY))
             .args(["-namespace", namespace, "-id", id, "-address"])
             .arg(testbed.socket())
@@ -85,7 +91,16 @@ impl OwnShim {
             socket: PathBuf::from(address.trim_start_matches("unix://")),
             cgroup_parent: testbed.cgroup_parent().to_string(),
             task: TaskClient::new(client),
+            log,
+            log_copier,
         })
+    }
+
+    /// The last `lines` lines the shim logged.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().filter(|line| !line.is_empty()).collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     pub fn pid(&self) -> i32 {
@@ -125,6 +140,7 @@ impl OwnShim {
 
 impl Drop for OwnShim {
     fn drop(&mut self) {
+        self.log_copier.abort();
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(self.pid), None);
         // Containers it served are ours now (we are their subreaper): kill and reap them.
@@ -136,6 +152,26 @@ impl Drop for OwnShim {
         }
         let _ = std::fs::remove_file(&self.socket);
     }
+}
+
+/// Makes the `log` FIFO a shim opens for writing in its current directory (it exits if
+/// there is none) and copies what comes through it to `file`.
+fn copy_log(fifo: &Path, file: &Path) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    nix::unistd::mkfifo(fifo, Mode::S_IRUSR | Mode::S_IWUSR)?;
+    // Read-write: the FIFO never reports end-of-file between the shim's writers.
+    let mut receiver = tokio::net::unix::pipe::OpenOptions::new()
+        .read_write(true)
+        .open_receiver(fifo)?;
+    let mut copy = std::fs::File::create(file)?;
+    Ok(tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = vec![0u8; 8192];
+        while let Ok(read) = receiver.read(&mut buffer).await {
+            if read == 0 || std::io::Write::write_all(&mut copy, &buffer[..read]).is_err() {
+                return;
+            }
+        }
+    }))
 }
 
 /// A request context with the default bound.
