@@ -101,7 +101,7 @@ async fn cycle(
     events: &EventCollector,
     index: usize,
 ) -> anyhow::Result<(Workload, String)> {
-    let workload = if index % 2 == 0 {
+    let workload = if index.is_multiple_of(2) {
         Workload::Leak
     } else {
         Workload::Zombie

@@ -270,11 +270,14 @@ fn dev_tree(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(entries)
 }
 
+/// A /dev entry: relative path and description.
+type DevEntry = (String, String);
+
 /// The entries only in `a`, and those only in `b` or different there.
 fn differences(
     a: &BTreeMap<String, String>,
     b: &BTreeMap<String, String>,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Vec<DevEntry>, Vec<DevEntry>) {
     let only = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| {
         x.iter()
             .filter(|(key, value)| y.get(*key) != Some(value))
