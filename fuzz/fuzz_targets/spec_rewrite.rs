@@ -25,8 +25,16 @@ fuzz_target!(|data: &[u8]| {
     let settings = match InitSettings::from_annotations(&annotations) {
         Ok(settings) => settings,
         Err(error) => {
-            let ours = [ANNOTATION_INIT, ANNOTATION_SIGNAL_SCOPE, ANNOTATION_DRAIN_TIMEOUT];
-            assert!(ours.contains(&error.key.as_str()), "error names {:?}", error.key);
+            let ours = [
+                ANNOTATION_INIT,
+                ANNOTATION_SIGNAL_SCOPE,
+                ANNOTATION_DRAIN_TIMEOUT,
+            ];
+            assert!(
+                ours.contains(&error.key.as_str()),
+                "error names {:?}",
+                error.key
+            );
             assert!(error.to_string().contains(&error.key));
             return;
         }
@@ -38,7 +46,12 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|process| process.args().clone())
         .unwrap_or_default();
     let mut injected = spec.clone();
-    let injection = match inject(&mut injected, Path::new(INIT_SOURCE), &settings, Some(REPORT_FD)) {
+    let injection = match inject(
+        &mut injected,
+        Path::new(INIT_SOURCE),
+        &settings,
+        Some(REPORT_FD),
+    ) {
         Ok(injection) => injection,
         Err(InjectError::NoProcess) => {
             assert!(spec.process().is_none());
@@ -57,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|process| process.args().clone())
         .expect("an injected spec has arguments");
     assert_eq!(args.first(), Some(&injection.init_path));
-    let dashes = args.iter().position(|arg| arg == "--").expect("a -- separator");
+    let dashes = args
+        .iter()
+        .position(|arg| arg == "--")
+        .expect("a -- separator");
     assert_eq!(&args[dashes + 1..], original_args.as_slice());
 
     let mounts = injected.mounts().clone().unwrap_or_default();
@@ -68,7 +84,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(init_mounts.len(), 1, "one init mount");
     let options = init_mounts[0].options().clone().unwrap_or_default();
     for option in ["ro", "nosuid", "nodev"] {
-        assert!(options.iter().any(|o| o == option), "init mount without {option}");
+        assert!(
+            options.iter().any(|o| o == option),
+            "init mount without {option}"
+        );
     }
     assert_eq!(
         init_mounts[0].source().as_deref(),
@@ -77,7 +96,10 @@ fuzz_target!(|data: &[u8]| {
 
     let written = serde_json::to_vec(&injected).expect("an injected spec serializes");
     let read_back: Spec = serde_json::from_slice(&written).expect("and parses again");
-    assert_eq!(read_back, injected, "the written spec reads back differently");
+    assert_eq!(
+        read_back, injected,
+        "the written spec reads back differently"
+    );
 
     if let Some(process) = spec.process() {
         let mut exec = process.clone();

@@ -1,5 +1,9 @@
 //! The workloads the reliability tests run, as `sh -c` scripts for the busybox test image.
 
+use undertaker_testbed::{Container, Pod};
+
+use crate::wait::{wait_until, WAIT};
+
 /// The drain-timeout annotation.
 pub const DRAIN_ANNOTATION: &str = "undertaker.io/drain-timeout";
 
@@ -48,6 +52,35 @@ pub fn stubborn_children_script(children: &[u32], main: u32) -> String {
         .collect();
     script.push_str(&format!("exec sleep {main}"));
     script
+}
+
+/// Runs a container named `name` in `pod` with [`stubborn_children_script`] and returns it
+/// once its `sleep`s all run, with their command lines (children first, then the main).
+pub async fn run_stubborn(
+    pod: &Pod,
+    name: &str,
+    children: &[u32],
+    main: u32,
+) -> anyhow::Result<(Container, Vec<String>)> {
+    let container = pod
+        .container(name)
+        .shell(&stubborn_children_script(children, main))
+        .run()
+        .await?;
+    let sleeps: Vec<String> = children
+        .iter()
+        .chain([&main])
+        .map(|seconds| format!("sleep {seconds}"))
+        .collect();
+    wait_until("the stubborn container's sleeps to run", WAIT, || {
+        let running = container.live_processes();
+        sleeps
+            .iter()
+            .all(|sleep| running.iter().any(|process| &process.cmdline == sleep))
+            .then_some(())
+    })
+    .await?;
+    Ok((container, sleeps))
 }
 
 #[cfg(test)]

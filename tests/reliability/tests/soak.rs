@@ -169,33 +169,17 @@ fn ensure_only_pod_and_keeper_left(
     let ours = [pod.id(), keeper.id()];
     let is_ours = |text: &str| ours.iter().any(|id| text.contains(id));
     let leftovers = testbed.leftovers();
-    let foreign_cgroups: Vec<_> = leftovers
-        .cgroups
-        .iter()
-        .filter(|dir| !is_ours(&dir.to_string_lossy()))
-        .collect();
-    ensure!(
-        foreign_cgroups.is_empty(),
-        "cgroups left: {foreign_cgroups:#?}"
-    );
-    let foreign_mounts: Vec<_> = leftovers
-        .mounts
-        .iter()
-        .filter(|mount| !is_ours(&mount.to_string_lossy()))
-        .collect();
-    ensure!(
-        foreign_mounts.is_empty(),
-        "mounts left: {foreign_mounts:#?}"
-    );
-    let foreign_state: Vec<_> = leftovers
-        .runc_state
-        .iter()
-        .filter(|state| !is_ours(&state.to_string_lossy()))
-        .collect();
-    ensure!(
-        foreign_state.is_empty(),
-        "runc state left: {foreign_state:#?}"
-    );
+    for (what, paths) in [
+        ("cgroups", &leftovers.cgroups),
+        ("mounts", &leftovers.mounts),
+        ("runc state", &leftovers.runc_state),
+    ] {
+        let foreign: Vec<_> = paths
+            .iter()
+            .filter(|path| !is_ours(&path.to_string_lossy()))
+            .collect();
+        ensure!(foreign.is_empty(), "{what} left: {foreign:#?}");
+    }
     let expected: BTreeSet<String> = ours.iter().map(|id| id.to_string()).collect();
     let bundles = task_bundles(testbed, CRI_NAMESPACE);
     ensure!(bundles == expected, "task bundles: {bundles:?}");

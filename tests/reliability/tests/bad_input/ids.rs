@@ -7,7 +7,8 @@ use std::sync::Arc;
 use containerd_shim_protos::api;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::MessageField;
-use containerd_shim_protos::ttrpc::Code;
+use containerd_shim_protos::shim_async::TaskClient;
+use containerd_shim_protos::ttrpc::{self, Code};
 use undertaker_reliability::own_shim::context;
 use undertaker_reliability::undertaker_only;
 use undertaker_testbed::Testbed;
@@ -58,285 +59,121 @@ async fn unknown_ids_and_wrong_states_are_refused(testbed: Arc<Testbed>) -> anyh
     fixture.finish().await
 }
 
-/// Every request about a container the shim does not serve: NotFound, naming it.
-async fn unknown_container(fixture: &mut Fixture) {
-    let task = fixture.shim.task();
-    let id = UNKNOWN.to_string();
-    let not_found = [UNKNOWN];
-    let results = [
-        (
-            "state",
-            task.state(
-                context(),
-                &api::StateRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "start",
-            task.start(
-                context(),
-                &api::StartRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "kill",
-            task.kill(
-                context(),
-                &api::KillRequest {
-                    id: id.clone(),
-                    signal: 9,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "delete",
-            task.delete(
-                context(),
-                &api::DeleteRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "pids",
-            task.pids(
-                context(),
-                &api::PidsRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "wait",
-            task.wait(
-                context(),
-                &api::WaitRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "pause",
-            task.pause(
-                context(),
-                &api::PauseRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "resume",
-            task.resume(
-                context(),
-                &api::ResumeRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "stats",
-            task.stats(
-                context(),
-                &api::StatsRequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "update",
-            task.update(
-                context(),
-                &api::UpdateTaskRequest {
-                    id: id.clone(),
-                    resources: MessageField::some(Any::default()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "exec",
-            task.exec(
-                context(),
-                &api::ExecProcessRequest {
-                    id: id.clone(),
-                    exec_id: "e1".to_string(),
-                    spec: MessageField::some(exec_spec()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
+/// The requests about one process of container `id` (`exec_id` empty: its init), each
+/// with its result.
+async fn process_requests(
+    task: &TaskClient,
+    id: &str,
+    exec_id: &str,
+) -> Vec<(&'static str, ttrpc::Result<()>)> {
+    let (id, exec_id) = (id.to_string(), exec_id.to_string());
+    let state = api::StateRequest {
+        id: id.clone(),
+        exec_id: exec_id.clone(),
+        ..Default::default()
+    };
+    let start = api::StartRequest {
+        id: id.clone(),
+        exec_id: exec_id.clone(),
+        ..Default::default()
+    };
+    let kill = api::KillRequest {
+        id: id.clone(),
+        exec_id: exec_id.clone(),
+        signal: 9,
+        ..Default::default()
+    };
+    let delete = api::DeleteRequest {
+        id: id.clone(),
+        exec_id: exec_id.clone(),
+        ..Default::default()
+    };
+    let wait = api::WaitRequest {
+        id: id.clone(),
+        exec_id: exec_id.clone(),
+        ..Default::default()
+    };
+    let close_io = api::CloseIORequest {
+        id: id.clone(),
+        exec_id: exec_id.clone(),
+        ..Default::default()
+    };
+    let resize_pty = api::ResizePtyRequest {
+        id,
+        exec_id,
+        width: 80,
+        height: 24,
+        ..Default::default()
+    };
+    vec![
+        ("state", task.state(context(), &state).await.map(drop)),
+        ("start", task.start(context(), &start).await.map(drop)),
+        ("kill", task.kill(context(), &kill).await.map(drop)),
+        ("delete", task.delete(context(), &delete).await.map(drop)),
+        ("wait", task.wait(context(), &wait).await.map(drop)),
         (
             "close_io",
-            task.close_io(
-                context(),
-                &api::CloseIORequest {
-                    id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            task.close_io(context(), &close_io).await.map(drop),
         ),
         (
             "resize_pty",
-            task.resize_pty(
-                context(),
-                &api::ResizePtyRequest {
-                    id: id.clone(),
-                    width: 80,
-                    height: 24,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            task.resize_pty(context(), &resize_pty).await.map(drop),
         ),
-    ];
+    ]
+}
+
+/// Every request about a container the shim does not serve: NotFound, naming it.
+async fn unknown_container(fixture: &mut Fixture) {
+    let task = fixture.shim.task().clone();
+    let id = UNKNOWN.to_string();
+    let pids = api::PidsRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let pause = api::PauseRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let resume = api::ResumeRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let stats = api::StatsRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let update = api::UpdateTaskRequest {
+        id: id.clone(),
+        resources: MessageField::some(Any::default()),
+        ..Default::default()
+    };
+    let exec = api::ExecProcessRequest {
+        id: id.clone(),
+        exec_id: "e1".to_string(),
+        spec: MessageField::some(exec_spec()),
+        ..Default::default()
+    };
+    let mut results = process_requests(&task, UNKNOWN, "").await;
+    results.extend([
+        ("pids", task.pids(context(), &pids).await.map(drop)),
+        ("pause", task.pause(context(), &pause).await.map(drop)),
+        ("resume", task.resume(context(), &resume).await.map(drop)),
+        ("stats", task.stats(context(), &stats).await.map(drop)),
+        ("update", task.update(context(), &update).await.map(drop)),
+        ("exec", task.exec(context(), &exec).await.map(drop)),
+    ]);
     for (request, result) in results {
         let case = format!("{request} of an unknown container");
-        fixture.expect_refusal(&case, result, Code::NOT_FOUND, &not_found);
+        fixture.expect_refusal(&case, result, Code::NOT_FOUND, &[UNKNOWN]);
     }
 }
 
 /// Every request about an exec the known container does not have: NotFound, naming it.
 async fn unknown_exec(fixture: &mut Fixture) {
-    let task = fixture.shim.task();
-    let (id, exec_id) = (KNOWN.to_string(), UNKNOWN_EXEC.to_string());
-    let not_found = [UNKNOWN_EXEC];
-    let results = [
-        (
-            "state",
-            task.state(
-                context(),
-                &api::StateRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "start",
-            task.start(
-                context(),
-                &api::StartRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "kill",
-            task.kill(
-                context(),
-                &api::KillRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    signal: 9,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "delete",
-            task.delete(
-                context(),
-                &api::DeleteRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "wait",
-            task.wait(
-                context(),
-                &api::WaitRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "close_io",
-            task.close_io(
-                context(),
-                &api::CloseIORequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-        (
-            "resize_pty",
-            task.resize_pty(
-                context(),
-                &api::ResizePtyRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    width: 80,
-                    height: 24,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-        ),
-    ];
-    for (request, result) in results {
+    let task = fixture.shim.task().clone();
+    for (request, result) in process_requests(&task, KNOWN, UNKNOWN_EXEC).await {
         let case = format!("{request} of an unknown exec");
-        fixture.expect_refusal(&case, result, Code::NOT_FOUND, &not_found);
+        fixture.expect_refusal(&case, result, Code::NOT_FOUND, &[UNKNOWN_EXEC]);
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::ensure;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use undertaker_events::LEAKED;
-use undertaker_reliability::workloads::stubborn_children_script;
+use undertaker_reliability::workloads::run_stubborn;
 use undertaker_reliability::{undertaker_only, wait_until, WAIT};
 use undertaker_testbed::{event_lines, records_about, EventRecord, HostProcess, PidMode, Testbed};
 
@@ -36,24 +36,7 @@ async fn init_killed(testbed: Arc<Testbed>, pid_mode: PidMode) -> anyhow::Result
         .pid_mode(pid_mode)
         .run()
         .await?;
-    let container = pod
-        .container("stubborn")
-        .shell(&stubborn_children_script(&CHILDREN, MAIN))
-        .run()
-        .await?;
-    let sleeps: Vec<String> = CHILDREN
-        .iter()
-        .chain([&MAIN])
-        .map(|seconds| format!("sleep {seconds}"))
-        .collect();
-    wait_until("the three sleeps to run", WAIT, || {
-        let running = container.live_processes();
-        sleeps
-            .iter()
-            .all(|sleep| running.iter().any(|process| &process.cmdline == sleep))
-            .then_some(())
-    })
-    .await?;
+    let (container, sleeps) = run_stubborn(&pod, "stubborn", &CHILDREN, MAIN).await?;
     let init = container.pid().await?;
     let process = HostProcess::read(init);
     ensure!(

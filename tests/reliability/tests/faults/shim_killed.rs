@@ -10,7 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use undertaker_events::LEAKED;
 use undertaker_reliability::host::only_shim;
-use undertaker_reliability::workloads::stubborn_children_script;
+use undertaker_reliability::workloads::run_stubborn;
 use undertaker_reliability::{undertaker_only, wait_until, WAIT};
 use undertaker_testbed::{event_lines, records_about, EventRecord, Testbed};
 
@@ -23,24 +23,7 @@ const MAIN: u32 = 1003;
 async fn killed_shim_leaves_nothing_running(testbed: Arc<Testbed>) -> anyhow::Result<()> {
     let events = testbed.collect_events().await?;
     let pod = testbed.pod("shim-killed", "undertaker").run().await?;
-    let container = pod
-        .container("stubborn")
-        .shell(&stubborn_children_script(&CHILDREN, MAIN))
-        .run()
-        .await?;
-    let sleeps: Vec<String> = CHILDREN
-        .iter()
-        .chain([&MAIN])
-        .map(|seconds| format!("sleep {seconds}"))
-        .collect();
-    wait_until("the three sleeps to run", WAIT, || {
-        let running = container.live_processes();
-        sleeps
-            .iter()
-            .all(|sleep| running.iter().any(|process| &process.cmdline == sleep))
-            .then_some(())
-    })
-    .await?;
+    let (container, sleeps) = run_stubborn(&pod, "stubborn", &CHILDREN, MAIN).await?;
 
     let shim = only_shim(&testbed)?;
     kill(Pid::from_raw(shim), Signal::SIGKILL)?;

@@ -76,37 +76,20 @@ async fn undertaker_gives_a_container_nothing_runc_does_not(
 
 /// Equal in everything but the init's mount and its entries in /dev.
 fn compare(runc: &Privileges, undertaker: &Privileges) -> anyhow::Result<()> {
-    ensure!(
-        undertaker.status == runc.status,
-        "status differs:\nrunc:       {:?}\nundertaker: {:?}",
-        runc.status,
-        undertaker.status
-    );
-    ensure!(undertaker.limits == runc.limits, "limits differ");
-    ensure!(
-        undertaker.oom_score_adj == runc.oom_score_adj,
-        "oom_score_adj {} vs runc's {}",
-        undertaker.oom_score_adj,
-        runc.oom_score_adj
-    );
-    ensure!(
-        undertaker.environment == runc.environment,
-        "environment differs:\nrunc:       {:?}\nundertaker: {:?}",
-        runc.environment,
-        undertaker.environment
-    );
-    ensure!(
-        undertaker.fds == runc.fds,
-        "open descriptors differ:\nrunc:       {:?}\nundertaker: {:?}",
-        runc.fds,
-        undertaker.fds
-    );
-    ensure!(
-        undertaker.device_cgroup == runc.device_cgroup,
-        "device cgroups differ:\nrunc:\n{:?}\nundertaker:\n{:?}",
-        runc.device_cgroup,
-        undertaker.device_cgroup
-    );
+    same("status", &runc.status, &undertaker.status)?;
+    same("limits", &runc.limits, &undertaker.limits)?;
+    same(
+        "oom_score_adj",
+        &runc.oom_score_adj,
+        &undertaker.oom_score_adj,
+    )?;
+    same("environment", &runc.environment, &undertaker.environment)?;
+    same("open descriptors", &runc.fds, &undertaker.fds)?;
+    same(
+        "device cgroup",
+        &runc.device_cgroup,
+        &undertaker.device_cgroup,
+    )?;
 
     let (only_runc, only_undertaker) = differences(&runc.dev, &undertaker.dev);
     ensure!(
@@ -137,6 +120,18 @@ fn compare(runc: &Privileges, undertaker: &Privileges) -> anyhow::Result<()> {
                 .iter()
                 .all(|o| options.contains(o)),
         "the init's mount is {point} {options:?}, expected {INIT_MOUNT} ro,nosuid,nodev"
+    );
+    Ok(())
+}
+
+fn same<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    runc: &T,
+    undertaker: &T,
+) -> anyhow::Result<()> {
+    ensure!(
+        runc == undertaker,
+        "{what} differs:\nrunc:       {runc:?}\nundertaker: {undertaker:?}"
     );
     Ok(())
 }
