@@ -2,18 +2,21 @@
 //! workloads, inside one pod that runs throughout, so one shim serves them all. Afterwards
 //! nothing of the 300 is left (processes, mounts, cgroups, runc state, task bundles), the
 //! shim's open file count has not grown, and every leak and every orphan was reported.
+//! Then whole pods: 60 pod cycles, each its own shim, which must exit and take its socket
+//! along.
 //!
 //! `cargo test -p undertaker-reliability --test soak` (root; see docs/reliability.md).
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use undertaker_e2e::{run_scenario, Handler, IDLE_SCRIPT};
+use undertaker_e2e::{ensure_nothing_left, run_scenario, Handler, IDLE_SCRIPT};
 use undertaker_events::{LEAKED, REAPED};
-use undertaker_reliability::host::{fd_count, live, only_shim, task_bundles};
+use undertaker_reliability::host::{fd_count, live, only_shim, shim_socket, task_bundles};
 use undertaker_reliability::workloads::{
     zombie_script, DRAIN_ANNOTATION, LEAK_LEFTOVER, LEAK_SCRIPT,
 };
@@ -38,6 +41,21 @@ async fn container_cycles_in_one_long_lived_pod() {
         "soak::container_cycles_in_one_long_lived_pod",
         Handler::Undertaker,
         |testbed, _| soak(testbed),
+    )
+    .await;
+}
+
+/// Whole pod cycles (each a shim started and gone).
+const POD_CYCLES: usize = 60;
+/// Pod cycles in flight at once.
+const POD_CONCURRENCY: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_cycles_leave_no_shim_or_socket() {
+    run_scenario(
+        "soak::pod_cycles_leave_no_shim_or_socket",
+        Handler::Undertaker,
+        |testbed, _| pod_soak(testbed),
     )
     .await;
 }
@@ -93,6 +111,49 @@ async fn soak(testbed: Arc<Testbed>) -> anyhow::Result<()> {
     let bundles = task_bundles(&testbed, CRI_NAMESPACE);
     ensure!(bundles.is_empty(), "task bundles left: {bundles:?}");
     Ok(())
+}
+
+async fn pod_soak(testbed: Arc<Testbed>) -> anyhow::Result<()> {
+    let events = testbed.collect_events().await?;
+    let started = Instant::now();
+    let cycles: Vec<(Workload, String, PathBuf)> = stream::iter(0..POD_CYCLES)
+        .map(|index| pod_cycle(&testbed, &events, index))
+        .buffer_unordered(POD_CONCURRENCY)
+        .try_collect()
+        .await?;
+    eprintln!("soak: {POD_CYCLES} pod cycles in {:.1?}", started.elapsed());
+    ensure_nothing_left(&testbed, "the pod cycles").await?;
+    let sockets: Vec<&PathBuf> = cycles
+        .iter()
+        .map(|(_, _, socket)| socket)
+        .filter(|socket| socket.exists())
+        .collect();
+    ensure!(sockets.is_empty(), "shim sockets left: {sockets:#?}");
+    let bundles = task_bundles(&testbed, CRI_NAMESPACE);
+    ensure!(bundles.is_empty(), "task bundles left: {bundles:?}");
+    let containers: Vec<(Workload, String)> = cycles
+        .into_iter()
+        .map(|(workload, id, _)| (workload, id))
+        .collect();
+    ensure_every_cycle_reported(&events, &containers).await
+}
+
+/// A pod with one container cycle in it, stopped and removed; returns the workload, the
+/// container id and the pod shim's socket.
+async fn pod_cycle(
+    testbed: &Testbed,
+    events: &EventCollector,
+    index: usize,
+) -> anyhow::Result<(Workload, String, PathBuf)> {
+    let pod = testbed
+        .pod(&format!("cycle-{index}"), "undertaker")
+        .annotation(DRAIN_ANNOTATION, "100ms")
+        .run()
+        .await?;
+    let socket = shim_socket(testbed, pod.id())?;
+    let (workload, id) = cycle(&pod, events, index).await?;
+    pod.stop_and_remove().await?;
+    Ok((workload, id, socket))
 }
 
 /// One create/start/stop/remove cycle; returns the workload and the container id.
