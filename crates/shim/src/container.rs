@@ -129,7 +129,7 @@ impl Container {
         };
         let runtime = Runtime::new(
             &options.binary_name,
-            &options.root,
+            options.runc_root(publisher.namespace()),
             options.systemd_cgroup,
             &bundle,
             exits.clone(),
@@ -622,14 +622,14 @@ fn find_cgroup(id: &str, pid: i32) -> Option<undertaker_cgroups::ContainerCgroup
     }
 }
 
+/// The bundle's OCI spec; a missing or malformed one is bad input from the caller.
 fn read_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| ShimError::io("read OCI spec", &path, e))?;
-    serde_json::from_str(&text).map_err(|e| ShimError::Json {
-        what: format!("parse OCI spec {}", path.display()),
-        source: e,
-    })
+    let what = || format!("OCI spec {}", path.display());
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ShimError::invalid(what(), format!("cannot read it: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ShimError::invalid(what(), format!("cannot parse it: {e}")))
 }
 
 fn has_own_pid_namespace(spec: &Spec) -> bool {
@@ -698,10 +698,13 @@ mod tests {
     #[test]
     fn a_missing_or_bad_spec_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = read_spec(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("config.json"), "{err}");
+        let invalid = containerd_shim_protos::ttrpc::Code::INVALID_ARGUMENT;
+        let err = read_spec(dir.path()).unwrap_err();
+        assert_eq!(err.code(), invalid);
+        assert!(err.to_string().contains("config.json"), "{err}");
         std::fs::write(dir.path().join("config.json"), "{not json").unwrap();
-        let err = read_spec(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("config.json"), "{err}");
+        let err = read_spec(dir.path()).unwrap_err();
+        assert_eq!(err.code(), invalid);
+        assert!(err.to_string().contains("config.json"), "{err}");
     }
 }

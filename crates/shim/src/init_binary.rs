@@ -49,8 +49,12 @@ pub fn locate(configured: &str) -> Result<PathBuf> {
 }
 
 fn check_executable(path: &Path) -> Result<()> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| ShimError::io("stat undertaker-init", path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        ShimError::invalid(
+            format!("undertaker-init {}", path.display()),
+            format!("cannot use it: {e}"),
+        )
+    })?;
     if !meta.is_file() {
         return Err(ShimError::invalid(
             format!("undertaker-init {}", path.display()),
@@ -84,8 +88,12 @@ mod tests {
     fn a_configured_init_must_exist_and_be_executable() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = locate(missing.to_str().unwrap()).unwrap_err().to_string();
-        assert!(err.contains("nope"), "{err}");
+        let err = locate(missing.to_str().unwrap()).unwrap_err();
+        assert_eq!(
+            err.code(),
+            containerd_shim_protos::ttrpc::Code::INVALID_ARGUMENT
+        );
+        assert!(err.to_string().contains("nope"), "{err}");
 
         let plain = dir.path().join("plain");
         std::fs::write(&plain, b"x").unwrap();

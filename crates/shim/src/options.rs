@@ -166,6 +166,13 @@ impl RuntimeOptions {
         })
     }
 
+    /// runc's state root for containers of containerd namespace `namespace`:
+    /// `<Root>/<namespace>`, as containerd's runc shim lays it out, so the same
+    /// container id in two namespaces never collides.
+    pub fn runc_root(&self, namespace: &str) -> PathBuf {
+        Path::new(&self.root).join(namespace)
+    }
+
     /// Stores the options in the bundle for the `delete` action.
     pub fn store(&self, bundle: &Path) -> Result<(), OptionsError> {
         let path = bundle.join(OPTIONS_FILE);
@@ -347,6 +354,15 @@ mod tests {
             RuntimeOptions::from_any(Some(&any)),
             Err(OptionsError::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn runc_state_is_kept_per_namespace() {
+        let o = RuntimeOptions::default();
+        assert_eq!(
+            o.runc_root("k8s.io"),
+            Path::new("/run/containerd/runc/k8s.io")
+        );
     }
 
     #[test]

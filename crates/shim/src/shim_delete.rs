@@ -98,7 +98,7 @@ pub async fn delete(id: &str, namespace: &str, bundle: &Path) -> Result<DeleteRe
         .map_err(|e| Error::Other(e.to_string()))?;
     let runtime = Runtime::new(
         &options.binary_name,
-        &options.root,
+        options.runc_root(namespace),
         options.systemd_cgroup,
         bundle,
         exits,
