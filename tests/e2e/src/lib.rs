@@ -145,3 +145,22 @@ macro_rules! per_handler {
         )+
     };
 }
+
+/// Polls `probe` until it returns `Some`, for at most `timeout`: a bound on a wait for host
+/// state or events, which fails the test when hit; it measures nothing.
+pub async fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return Ok(found);
+        }
+        if started.elapsed() >= timeout {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

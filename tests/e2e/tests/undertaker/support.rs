@@ -2,9 +2,9 @@
 //! found on the host by command line, bounded waits on host state, and checks of the pod
 //! identity events carry.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use undertaker_testbed::{
     api, Container, ContainerBuilder, EventRecord, HostProcess, Pod, ProcessRecord, Testbed,
     CRI_NAMESPACE,
@@ -58,23 +58,7 @@ pub fn marked_cmdline(marker: &str, seconds: u32) -> String {
     format!("/tmp/{marker}/sleep {seconds}")
 }
 
-/// Polls `probe` until it returns `Some`, for at most `timeout`.
-pub async fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if started.elapsed() >= timeout {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use undertaker_e2e::wait_until;
 
 /// Fails if anything with `marker` in its command line still runs anywhere on the host.
 pub fn ensure_no_marked_process(marker: &str) -> anyhow::Result<()> {
