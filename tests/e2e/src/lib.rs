@@ -115,6 +115,28 @@ where
     }
 }
 
+/// Declares a test module `$scenario` with one test, `$scenario::undertaker`, running
+/// `async fn $scenario(Arc<Testbed>)`: for behaviour only undertaker has (its events, its
+/// annotations, its faults), where a runc run would prove nothing.
+#[macro_export]
+macro_rules! undertaker_only {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn undertaker() {
+                    $crate::run_scenario(
+                        concat!(stringify!($scenario), "::undertaker"),
+                        $crate::Handler::Undertaker,
+                        |testbed, _| super::$scenario(testbed),
+                    )
+                    .await;
+                }
+            }
+        )+
+    };
+}
+
 /// Declares a test module `$scenario` with one test per handler (`$scenario::runc`,
 /// `$scenario::undertaker`), each running `async fn $scenario(Arc<Testbed>, Handler)`.
 #[macro_export]

@@ -13,26 +13,5 @@ pub mod own_shim;
 pub mod wait;
 pub mod workloads;
 
+pub use undertaker_e2e::undertaker_only;
 pub use wait::{wait_until, WAIT};
-
-/// Declares one test per scenario, `<scenario>::undertaker`, running
-/// `async fn <scenario>(Arc<Testbed>)` under handler `undertaker` in a fresh testbed
-/// ([`undertaker_e2e::run_scenario`]: skips without root, checks nothing is left after).
-#[macro_export]
-macro_rules! undertaker_only {
-    ($($scenario:ident),+ $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn undertaker() {
-                    undertaker_e2e::run_scenario(
-                        concat!(module_path!(), "::undertaker"),
-                        undertaker_e2e::Handler::Undertaker,
-                        |testbed, _| super::$scenario(testbed),
-                    )
-                    .await;
-                }
-            }
-        )+
-    };
-}

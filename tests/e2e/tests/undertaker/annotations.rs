@@ -10,7 +10,7 @@ use undertaker_testbed::{stream_lines, Container, HostProcess, LogStream, Testbe
 
 use crate::support::{wait_for_cmdline, WAIT};
 
-undertaker_only!(
+undertaker_e2e::undertaker_only!(
     init_false_runs_the_command_as_pid1,
     a_bad_value_fails_the_container_naming_the_annotation,
     group_scope_sends_term_to_the_process_group,

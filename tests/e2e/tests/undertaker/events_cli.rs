@@ -19,7 +19,7 @@ use crate::support::{
     DRAIN_ANNOTATION, DRAIN_TIMEOUT, WAIT,
 };
 
-undertaker_only!(events_json_shows_each_event_with_its_pod);
+undertaker_e2e::undertaker_only!(events_json_shows_each_event_with_its_pod);
 
 async fn events_json_shows_each_event_with_its_pod(testbed: Arc<Testbed>) -> anyhow::Result<()> {
     let binary = testbed.bin_dir().join("undertaker");

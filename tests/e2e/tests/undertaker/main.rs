@@ -6,27 +6,6 @@
 //! Run as root after building the shim, the init and the CLI:
 //! `cargo test -p undertaker-e2e --test undertaker` (filter with `::undertaker` or `::runc`).
 
-/// Declares a test module `$scenario` with one test, `$scenario::undertaker`, running
-/// `async fn $scenario(Arc<Testbed>)`: for behaviour only undertaker has (its events, its
-/// annotations), where a runc run would prove nothing.
-macro_rules! undertaker_only {
-    ($($scenario:ident),+ $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn undertaker() {
-                    undertaker_e2e::run_scenario(
-                        concat!(stringify!($scenario), "::undertaker"),
-                        undertaker_e2e::Handler::Undertaker,
-                        |testbed, _| super::$scenario(testbed),
-                    )
-                    .await;
-                }
-            }
-        )+
-    };
-}
-
 mod annotations;
 mod events_cli;
 mod exec;

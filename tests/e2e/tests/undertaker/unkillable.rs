@@ -17,7 +17,7 @@ use crate::support::{
     DRAIN_TIMEOUT, WAIT,
 };
 
-undertaker_only!(
+undertaker_e2e::undertaker_only!(
     frozen_process_in_its_own_pid_namespace,
     frozen_process_in_a_shared_pid_namespace,
 );
