@@ -427,7 +427,10 @@ impl Container {
     /// wait until it is empty, and let the execs it took down report their
     /// exits first, as containerd expects.
     async fn after_init_exit(&self) {
-        if self.cgroup.is_some() {
+        if self.stuck.load(std::sync::atomic::Ordering::SeqCst) {
+            // Reported by exit_if_stuck right after a cgroup kill found the
+            // survivors; killing again would only wait out the same timeout.
+        } else if self.cgroup.is_some() {
             self.kill_cgroup(LeakReason::LEAK_REASON_MAIN_EXIT, &[])
                 .await;
         } else if !self.own_pid_namespace {

@@ -174,10 +174,6 @@ impl Process {
         }
     }
 
-    pub fn set_deleted(&self) {
-        self.state.lock().unwrap().status = Status::Deleted;
-    }
-
     /// Waits until the process has exited.
     pub async fn wait(&self) -> Exit {
         let mut rx = self.exit.subscribe();

@@ -517,12 +517,7 @@ mod tests {
             stderr: format!("file://{}", file.display()),
             ..Default::default()
         };
-        let owner = IoOwner {
-            container_id: "c".into(),
-            namespace: "ns".into(),
-            uid: 0,
-            gid: 0,
-        };
+        let owner = root_owner();
         let mut reader = pipe::OpenOptions::new().open_receiver(&fifo).unwrap();
         let prepared = PreparedIo::new(&spec, &owner, &ExitRouter::default())
             .await
@@ -542,6 +537,15 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "to stderr");
     }
 
+    fn root_owner() -> IoOwner {
+        IoOwner {
+            container_id: "c".into(),
+            namespace: "ns".into(),
+            uid: 0,
+            gid: 0,
+        }
+    }
+
     /// Sets up stdin from a fifo whose writer (containerd's) is already open.
     async fn stdin_with_writer(dir: &Path) -> (ProcessIo, OwnedFd, pipe::Sender) {
         let fifo = dir.join("in");
@@ -555,12 +559,7 @@ mod tests {
             stdin: fifo.display().to_string(),
             ..Default::default()
         };
-        let owner = IoOwner {
-            container_id: "c".into(),
-            namespace: "ns".into(),
-            uid: 0,
-            gid: 0,
-        };
+        let owner = root_owner();
         let prepared = PreparedIo::new(&spec, &owner, &ExitRouter::default())
             .await
             .unwrap();
