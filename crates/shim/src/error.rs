@@ -7,7 +7,7 @@ use containerd_shim_protos::ttrpc::{self, Code};
 /// Everything a task request can fail with. Each variant names the container,
 /// exec or path it concerns, so the message containerd logs says what failed where.
 #[derive(Debug, thiserror::Error)]
-pub enum ShimError {
+pub(crate) enum ShimError {
     #[error("container {id}: not found in this shim")]
     ContainerNotFound { id: String },
 
@@ -71,10 +71,10 @@ pub enum ShimError {
     Other(String),
 }
 
-pub type Result<T, E = ShimError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ShimError> = std::result::Result<T, E>;
 
 impl ShimError {
-    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ShimError::Io {
             op,
             path: path.into(),
@@ -82,14 +82,14 @@ impl ShimError {
         }
     }
 
-    pub fn wrong_state(what: impl Into<String>, state: impl Into<String>) -> Self {
+    pub(crate) fn wrong_state(what: impl Into<String>, state: impl Into<String>) -> Self {
         ShimError::WrongState {
             what: what.into(),
             state: state.into(),
         }
     }
 
-    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
         ShimError::InvalidArgument {
             what: what.into(),
             reason: reason.into(),
@@ -97,7 +97,7 @@ impl ShimError {
     }
 
     /// The gRPC code containerd maps back to its errdefs (NotFound, AlreadyExists, ...).
-    pub fn code(&self) -> Code {
+    pub(crate) fn code(&self) -> Code {
         match self {
             ShimError::ContainerNotFound { .. }
             | ShimError::ExecNotFound { .. }

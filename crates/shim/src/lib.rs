@@ -2,29 +2,26 @@
 //! `undertaker-init` as every container's PID 1, kills whole cgroups and reports
 //! what it reaped, killed or could not kill.
 
-pub mod console;
-pub mod container;
-pub mod error;
-pub mod events;
-pub mod exec;
-pub mod exits;
-pub mod init_binary;
-pub mod life;
-pub mod oom;
-pub mod options;
-pub mod process;
-pub mod report_channel;
-pub mod reporting;
-pub mod runtime;
-pub mod service;
-pub mod shim;
-pub mod shim_delete;
-pub mod shim_start;
-pub mod stats;
-pub mod stdio;
+mod console;
+mod error;
+mod exits;
+mod host;
+mod init_binary;
+mod lifecycle;
+mod oom;
+mod options;
+mod publisher;
+mod report_channel;
+mod runtime;
+mod service;
+mod shim;
+mod shim_delete;
+mod shim_start;
+mod stats;
+mod stdio;
 mod sys;
-pub mod tree;
-pub mod version;
+mod tree;
+mod version;
 
 /// containerd's runtime type for this shim.
 pub const RUNTIME_TYPE: &str = "io.containerd.undertaker.v2";

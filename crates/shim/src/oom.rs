@@ -18,16 +18,16 @@ use nix::sys::{
 };
 use tokio::task::JoinHandle;
 
-use crate::{events::Publisher, sys};
+use crate::{lifecycle::Events, sys};
 
 /// Starts watching; `None` when the container has no memory cgroup we can watch.
-pub fn watch(
+pub(crate) fn watch(
     container_id: &str,
     cgroup: &undertaker_cgroups::ContainerCgroup,
-    publisher: &Publisher,
+    events: Events,
 ) -> Option<JoinHandle<()>> {
     let id = container_id.to_string();
-    let publisher = publisher.clone();
+    let publisher = events;
     if let Some(dir) = cgroup.v1_dir("memory") {
         match register_v1(dir) {
             Ok(efd) => {
@@ -70,7 +70,7 @@ fn register_v1(dir: &Path) -> std::io::Result<EventFd> {
     Ok(efd)
 }
 
-async fn watch_v1(id: String, dir: PathBuf, efd: EventFd, publisher: Publisher) {
+async fn watch_v1(id: String, dir: PathBuf, efd: EventFd, publisher: Events) {
     let Ok(fd) = sys::register_async(efd) else {
         return;
     };
@@ -90,7 +90,7 @@ async fn watch_v1(id: String, dir: PathBuf, efd: EventFd, publisher: Publisher) 
             return;
         }
         tracing::info!(container = %id, "OOM in the container's memory cgroup");
-        publisher.task_oom(&id).await;
+        publisher.task_oom(&id);
     }
 }
 
@@ -101,7 +101,7 @@ fn oom_kills(dir: &Path) -> Option<u64> {
         .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
 }
 
-async fn watch_v2(id: String, dir: PathBuf, ino: Inotify, publisher: Publisher) {
+async fn watch_v2(id: String, dir: PathBuf, ino: Inotify, publisher: Events) {
     let Ok(fd) = sys::register_async(ino) else {
         return;
     };
@@ -119,7 +119,7 @@ async fn watch_v2(id: String, dir: PathBuf, ino: Inotify, publisher: Publisher) 
         if now > seen {
             seen = now;
             tracing::info!(container = %id, "OOM kill in the container's cgroup");
-            publisher.task_oom(&id).await;
+            publisher.task_oom(&id);
         }
     }
 }

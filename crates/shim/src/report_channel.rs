@@ -18,16 +18,16 @@ use undertaker_report::{Decoder, Record};
 
 use crate::{
     error::{Result, ShimError},
-    reporting::{from_report, Reporter},
+    lifecycle::{from_report, Reporter, MAX_LISTED},
 };
 
 /// The fd number the init finds its report channel at (`--preserve-fds 1`).
-pub const REPORT_FD: u32 = 3;
+pub(crate) const REPORT_FD: u32 = 3;
 /// How long reaps are gathered into one event.
-pub const REAP_WINDOW: Duration = Duration::from_secs(1);
+pub(crate) const REAP_WINDOW: Duration = Duration::from_secs(1);
 
 /// Creates the channel: (shim's read end, init's write end).
-pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ShimError::Os {
         what: "create the init's report pipe".into(),
         source: e,
@@ -35,13 +35,13 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// What the reader learned that the shim needs elsewhere.
-pub struct InitState {
+pub(crate) struct InitState {
     /// The main process's pid in the container's PID namespace, once started.
-    pub main_ns_pid: AtomicI32,
+    pub(crate) main_ns_pid: AtomicI32,
     /// The init's own exit code, once it announced it (-1 before).
-    pub exit_code: AtomicI32,
+    pub(crate) exit_code: AtomicI32,
     /// Turns true when the init closed the channel: it is exiting.
-    pub closed: tokio::sync::watch::Sender<bool>,
+    pub(crate) closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for InitState {
@@ -56,13 +56,13 @@ impl Default for InitState {
 
 impl InitState {
     /// The exit code the init announced, if it did.
-    pub fn announced_exit(&self) -> Option<i32> {
+    pub(crate) fn announced_exit(&self) -> Option<i32> {
         Some(self.exit_code.load(Ordering::Relaxed)).filter(|c| *c >= 0)
     }
 }
 
 /// Reads records until the init closes the channel (it exited).
-pub fn spawn_reader(
+pub(crate) fn spawn_reader(
     read_end: OwnedFd,
     reporter: Reporter,
     reason: LeakReason,
@@ -113,9 +113,9 @@ async fn read_reports(
                                 flush_at = Some(Instant::now() + REAP_WINDOW);
                             }
                             if matches!(record, Record::MainExited(_)) {
-                                flush_reaped(&reporter, &mut batch).await;
+                                flush_reaped(&reporter, &mut batch);
                                 flush_at = None;
-                                reporter.leaked(std::mem::take(&mut batch.leaked), reason).await;
+                                reporter.leaked(std::mem::take(&mut batch.leaked), reason);
                             }
                         }
                         Err(e) => tracing::warn!("bad record from undertaker-init: {e}"),
@@ -123,7 +123,7 @@ async fn read_reports(
                 }
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
-                flush_reaped(&reporter, &mut batch).await;
+                flush_reaped(&reporter, &mut batch);
                 flush_at = None;
             }
         }
@@ -131,10 +131,10 @@ async fn read_reports(
     if let Some(e) = decoder.finish() {
         tracing::warn!("undertaker-init's report ended mid-record: {e}");
     }
-    flush_reaped(&reporter, &mut batch).await;
-    reporter
-        .leaked(std::mem::take(&mut batch.leaked), reason)
-        .await;
+    flush_reaped(&reporter, &mut batch);
+    reporter.leaked(std::mem::take(&mut batch.leaked), reason);
+    // The init is exiting: what watches for a stuck exit starts its grace period now.
+    state.closed.send_replace(true);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -161,7 +161,7 @@ fn handle(record: &undertaker_report::OwnedRecord, batch: &mut Batch, state: &In
         }
         Record::Reaped(_) => {
             batch.reaped_total += 1;
-            if batch.reaped.len() < crate::reporting::MAX_LISTED {
+            if batch.reaped.len() < MAX_LISTED {
                 batch.reaped.extend(from_report(record));
             }
             true
@@ -183,7 +183,7 @@ fn handle(record: &undertaker_report::OwnedRecord, batch: &mut Batch, state: &In
     }
 }
 
-async fn flush_reaped(reporter: &Reporter, batch: &mut Batch) {
+fn flush_reaped(reporter: &Reporter, batch: &mut Batch) {
     let dropped = batch.dropped.saturating_sub(batch.dropped_published);
     if batch.reaped_total == 0 && dropped == 0 {
         return;
@@ -191,12 +191,12 @@ async fn flush_reaped(reporter: &Reporter, batch: &mut Batch) {
     batch.dropped_published = batch.dropped;
     let processes = std::mem::take(&mut batch.reaped);
     let total = std::mem::take(&mut batch.reaped_total);
-    reporter.reaped(processes, total, dropped).await;
+    reporter.reaped(processes, total, dropped);
 }
 
 /// The host pid of the init's child whose pid in the container's namespace is
 /// `ns_pid` (the main process), from the init's children and each child's `NSpid`.
-pub fn host_pid_of_child(init_host_pid: i32, ns_pid: i32) -> Option<i32> {
+pub(crate) fn host_pid_of_child(init_host_pid: i32, ns_pid: i32) -> Option<i32> {
     if init_host_pid <= 0 || ns_pid <= 0 {
         return None;
     }
@@ -220,7 +220,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::events::Publisher;
+    use crate::publisher::Collected;
 
     #[test]
     fn reaps_start_a_batch_and_leftovers_wait_for_the_main_exit() {
@@ -250,10 +250,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_closed_channel_flushes_everything() {
+    async fn a_closed_channel_flushes_everything_and_says_so() {
         let (rd, wr) = pipe().unwrap();
-        let reporter = Reporter::new(&Publisher::disconnected("ns"), "c1", "", &HashMap::new());
+        let sink = Arc::new(Collected::default());
+        let events = crate::lifecycle::Events::new(sink.clone(), "ns");
+        let reporter = Reporter::new(&events, "c1", "", &HashMap::new());
         let state = Arc::new(InitState::default());
+        let mut closed = state.closed.subscribe();
         let task = spawn_reader(
             rd,
             reporter,
@@ -263,13 +266,31 @@ mod tests {
         .unwrap();
         let mut file = std::fs::File::from(wr);
         use std::io::Write;
-        file.write_all(b"UT1 hello minor=0 pid=1 mode=pid1 scope=child drain_ms=2000\n")
-            .unwrap();
+        // No `exited` record: the init died before it could say so. The reap batch and
+        // the leftover must still go out when the channel closes, not a window later.
+        file.write_all(
+            b"UT1 hello minor=0 pid=1 mode=pid1 scope=child drain_ms=2000\n\
+              reaped pid=17 exit=0 comm=sh\n\
+              leaked pid=4 by=kill comm=sleep cmdline=sleep\\x00100\\x00\n",
+        )
+        .unwrap();
         drop(file);
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .unwrap()
             .unwrap();
+        assert!(
+            *closed.borrow_and_update(),
+            "the reader says the init closed it"
+        );
+        assert_eq!(
+            sink.topics(),
+            [undertaker_events::REAPED, undertaker_events::LEAKED]
+        );
+        let reaped: Vec<undertaker_events::Reaped> = sink.all();
+        assert_eq!(reaped[0].total, 1);
+        let leaked: Vec<undertaker_events::Leaked> = sink.all();
+        assert_eq!(leaked[0].processes[0].comm, "sleep");
     }
 
     #[test]

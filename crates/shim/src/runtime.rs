@@ -16,10 +16,15 @@ use std::{
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
-use crate::{exits::ExitRouter, sys};
+use crate::{
+    exits::ExitRouter,
+    lifecycle::seams::{OciRuntime, RuntimeFactory},
+    options::RuntimeOptions,
+    sys,
+};
 
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub(crate) enum RuntimeError {
     #[error("{command}: cannot start {binary}: {source}")]
     Spawn {
         command: String,
@@ -46,7 +51,7 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     /// runc's way of saying the container is gone.
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, RuntimeError::Failed { message, .. }
             if message.contains("does not exist") || message.contains("not found"))
     }
@@ -55,35 +60,27 @@ impl RuntimeError {
 /// What a runtime invocation gets as stdin/stdout/stderr; for create and exec
 /// these become the container process's own stdio.
 #[derive(Default)]
-pub struct ProcessStdio {
-    pub stdin: Option<OwnedFd>,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
+pub(crate) struct ProcessStdio {
+    pub(crate) stdin: Option<OwnedFd>,
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
 }
 
 /// Options shared by `create` and `exec`.
 #[derive(Default)]
-pub struct LaunchOpts {
-    pub pid_file: PathBuf,
-    pub console_socket: Option<PathBuf>,
-    pub stdio: ProcessStdio,
+pub(crate) struct LaunchOpts {
+    pub(crate) pid_file: PathBuf,
+    pub(crate) console_socket: Option<PathBuf>,
+    pub(crate) stdio: ProcessStdio,
     /// Passed to the process as fds 3, 4, ... (`--preserve-fds`).
-    pub preserve_fds: Vec<OwnedFd>,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
-}
-
-/// The state `runc state` prints.
-#[derive(Debug, Deserialize)]
-pub struct RuntimeState {
-    pub status: String,
-    #[serde(default)]
-    pub pid: i32,
+    pub(crate) preserve_fds: Vec<OwnedFd>,
+    pub(crate) no_pivot: bool,
+    pub(crate) no_new_keyring: bool,
 }
 
 /// One container's runtime: binary, state root, cgroup driver and log file.
 #[derive(Clone)]
-pub struct Runtime {
+pub(crate) struct Runtime {
     binary: PathBuf,
     root: PathBuf,
     systemd_cgroup: bool,
@@ -92,7 +89,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(
+    pub(crate) fn new(
         binary: impl Into<PathBuf>,
         root: impl Into<PathBuf>,
         systemd_cgroup: bool,
@@ -108,7 +105,7 @@ impl Runtime {
         }
     }
 
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         id: &str,
         bundle: &Path,
@@ -128,14 +125,14 @@ impl Runtime {
         read_pid_file(&format!("create {id}"), &pid_file).await
     }
 
-    pub async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+    pub(crate) async fn start(&self, id: &str) -> Result<(), RuntimeError> {
         self.run(&format!("start {id}"), &["start", id])
             .await
             .map(drop)
     }
 
     /// Starts an exec process described by the JSON file `process`; returns its pid.
-    pub async fn exec(
+    pub(crate) async fn exec(
         &self,
         id: &str,
         process: &Path,
@@ -155,7 +152,7 @@ impl Runtime {
         read_pid_file(&command, &pid_file).await
     }
 
-    pub async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), RuntimeError> {
+    pub(crate) async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), RuntimeError> {
         let sig = signal.to_string();
         let mut args = vec!["kill"];
         if all {
@@ -167,7 +164,7 @@ impl Runtime {
             .map(drop)
     }
 
-    pub async fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+    pub(crate) async fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         let mut args = vec!["delete"];
         if force {
             args.push("--force");
@@ -176,20 +173,20 @@ impl Runtime {
         self.run(&format!("delete {id}"), &args).await.map(drop)
     }
 
-    pub async fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+    pub(crate) async fn pause(&self, id: &str) -> Result<(), RuntimeError> {
         self.run(&format!("pause {id}"), &["pause", id])
             .await
             .map(drop)
     }
 
-    pub async fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+    pub(crate) async fn resume(&self, id: &str) -> Result<(), RuntimeError> {
         self.run(&format!("resume {id}"), &["resume", id])
             .await
             .map(drop)
     }
 
     /// Applies the OCI `LinuxResources` JSON in `resources` (a file).
-    pub async fn update(&self, id: &str, resources: &Path) -> Result<(), RuntimeError> {
+    pub(crate) async fn update(&self, id: &str, resources: &Path) -> Result<(), RuntimeError> {
         let path = resources.to_string_lossy();
         self.run(
             &format!("update {id}"),
@@ -199,7 +196,7 @@ impl Runtime {
         .map(drop)
     }
 
-    pub async fn ps(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {
+    pub(crate) async fn ps(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {
         let command = format!("ps {id}");
         let out = self.run(&command, &["ps", "--format", "json", id]).await?;
         // runc prints `null` for an empty list.
@@ -209,15 +206,6 @@ impl Runtime {
                 reason: format!("{e}: {out:?}"),
             })?;
         Ok(pids.unwrap_or_default())
-    }
-
-    pub async fn state(&self, id: &str) -> Result<RuntimeState, RuntimeError> {
-        let command = format!("state {id}");
-        let out = self.run(&command, &["state", id]).await?;
-        serde_json::from_str(out.trim()).map_err(|e| RuntimeError::Output {
-            command,
-            reason: format!("{e}: {out:?}"),
-        })
     }
 
     fn command(&self) -> std::process::Command {
@@ -261,23 +249,18 @@ impl Runtime {
                 source: e.into(),
             })?;
         }
-        let log_offset = file_len(&self.log);
         let sub = self.exits.subscribe();
-        let child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
-            command: command.to_string(),
-            binary: self.binary.clone(),
-            source,
-        })?;
-        // The command holds our copies of the process's stdio and inherited fds.
-        drop(cmd);
-        drop(preserve_fds);
+        let (child, log_offset) = self.spawn(command, cmd, preserve_fds).await?;
         let status = sub.claim(child.id() as i32).await.unwrap_or(-1);
         if status != 0 {
+            let message = self
+                .log_error(log_offset)
+                .await
+                .unwrap_or_else(|| "no error in the runtime log".into());
             return Err(RuntimeError::Failed {
                 command: command.to_string(),
                 status,
-                message: last_log_error(&self.log, log_offset)
-                    .unwrap_or_else(|| "no error in the runtime log".into()),
+                message,
             });
         }
         Ok(())
@@ -290,13 +273,8 @@ impl Runtime {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let log_offset = file_len(&self.log);
         let sub = self.exits.subscribe();
-        let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
-            command: command.to_string(),
-            binary: self.binary.clone(),
-            source,
-        })?;
+        let (mut child, log_offset) = self.spawn(command, cmd, Vec::new()).await?;
         let exit = sub.claim(child.id() as i32);
         let io_err = |what: &str, source| RuntimeError::Io {
             command: command.to_string(),
@@ -312,7 +290,9 @@ impl Runtime {
         );
         let status = exit.await.unwrap_or(-1);
         if status != 0 {
-            let message = last_log_error(&self.log, log_offset)
+            let message = self
+                .log_error(log_offset)
+                .await
                 .or_else(|| Some(stderr.trim().to_string()).filter(|s| !s.is_empty()))
                 .unwrap_or_else(|| "no error message".into());
             return Err(RuntimeError::Failed {
@@ -322,6 +302,102 @@ impl Runtime {
             });
         }
         Ok(stdout)
+    }
+}
+
+impl Runtime {
+    /// Spawns `cmd` off the runtime thread (fork and exec, and the log's length for
+    /// [`Runtime::log_error`]). Our copies of the child's stdio and inherited fds are
+    /// closed once it runs.
+    async fn spawn(
+        &self,
+        command: &str,
+        mut cmd: std::process::Command,
+        inherited: Vec<OwnedFd>,
+    ) -> Result<(std::process::Child, u64), RuntimeError> {
+        let (binary, log) = (self.binary.clone(), self.log.clone());
+        let command = command.to_string();
+        let spawned = tokio::task::spawn_blocking(move || {
+            let log_offset = file_len(&log);
+            let child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
+                command: command.clone(),
+                binary,
+                source,
+            });
+            drop(cmd);
+            drop(inherited);
+            child.map(|child| (child, log_offset))
+        })
+        .await;
+        spawned.unwrap_or_else(|e| {
+            Err(RuntimeError::Io {
+                command: "spawn".into(),
+                what: "blocking task".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+    }
+
+    /// The last error the runtime logged after `offset`.
+    async fn log_error(&self, offset: u64) -> Option<String> {
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || last_log_error(&log, offset))
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+#[async_trait::async_trait]
+impl OciRuntime for Runtime {
+    async fn create(&self, id: &str, bundle: &Path, opts: LaunchOpts) -> Result<i32, RuntimeError> {
+        Runtime::create(self, id, bundle, opts).await
+    }
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        Runtime::start(self, id).await
+    }
+    async fn exec(&self, id: &str, process: &Path, opts: LaunchOpts) -> Result<i32, RuntimeError> {
+        Runtime::exec(self, id, process, opts).await
+    }
+    async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), RuntimeError> {
+        Runtime::kill(self, id, signal, all).await
+    }
+    async fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        Runtime::delete(self, id, force).await
+    }
+    async fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        Runtime::pause(self, id).await
+    }
+    async fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        Runtime::resume(self, id).await
+    }
+    async fn update(&self, id: &str, resources: &Path) -> Result<(), RuntimeError> {
+        Runtime::update(self, id, resources).await
+    }
+    async fn ps(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {
+        Runtime::ps(self, id).await
+    }
+}
+
+/// Makes a [`Runtime`] per container from its options, fed by the shim's reaper.
+pub(crate) struct RuncFactory {
+    pub(crate) exits: ExitRouter,
+}
+
+impl RuntimeFactory for RuncFactory {
+    fn runtime(
+        &self,
+        options: &RuntimeOptions,
+        namespace: &str,
+        bundle: &Path,
+    ) -> std::sync::Arc<dyn OciRuntime> {
+        std::sync::Arc::new(Runtime::new(
+            &options.binary_name,
+            options.runc_root(namespace),
+            options.systemd_cgroup,
+            bundle,
+            self.exits.clone(),
+        ))
     }
 }
 

@@ -7,9 +7,17 @@ use containerd_shim::{
     publisher::RemotePublisher, Config, DeleteResponse, ExitSignal, Flags, Result, Shim, StartOpts,
 };
 
-use crate::{events::Publisher, exits::ExitRouter, service::TaskService, shim_delete, shim_start};
+use crate::{
+    exits::ExitRouter,
+    host::ProcHost,
+    lifecycle::{seams::Seams, Core, ShimLife},
+    publisher::ContainerdSink,
+    runtime::RuncFactory,
+    service::TaskService,
+    shim_delete, shim_start,
+};
 
-pub struct UndertakerShim {
+pub(crate) struct UndertakerShim {
     id: String,
     namespace: String,
     bundle: PathBuf,
@@ -54,10 +62,14 @@ impl Shim for UndertakerShim {
                 std::process::exit(1);
             }
         };
-        TaskService::new(
-            exits,
-            Publisher::new(publisher, &self.namespace),
-            self.exit.clone(),
-        )
+        let seams = Seams {
+            runtimes: Arc::new(RuncFactory {
+                exits: exits.clone(),
+            }),
+            host: Arc::new(ProcHost),
+            sink: Arc::new(ContainerdSink::new(publisher)),
+        };
+        let life = ShimLife::new(self.exit.clone());
+        TaskService::new(Arc::new(Core::new(seams, &self.namespace, exits, life)))
     }
 }

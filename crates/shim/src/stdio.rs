@@ -299,6 +299,25 @@ impl ProcessIo {
     }
 }
 
+/// An io dropped without [`ProcessIo::shutdown`] (a create or exec that failed half-way)
+/// leaves no copy task and no logger behind.
+impl Drop for ProcessIo {
+    fn drop(&mut self) {
+        for copy in &self.copies {
+            copy.abort();
+        }
+        if let Some(task) = &self.stdin_task {
+            task.abort();
+        }
+        if let Some(logger) = &self.logger {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(logger.pid),
+                nix::sys::signal::SIGKILL,
+            );
+        }
+    }
+}
+
 async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
     for h in handles {
         let _ = h.await;
@@ -375,12 +394,10 @@ async fn copy_stdin<W: AsyncWrite + Unpin>(
 ) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
+        // CloseIO first when both are ready: what is pending is then drained below, so
+        // the order never depends on which branch select! happens to pick.
         tokio::select! {
-            read = from.read(&mut buf) => match read {
-                Ok(0) => break,
-                Ok(n) => if to.write_all(&buf[..n]).await.is_err() { return },
-                Err(e) => { tracing::warn!("reading stdin fifo failed: {e}"); break }
-            },
+            biased;
             _ = closed(&mut close) => {
                 // Deliver what is already in the fifo, then end.
                 while let Ok(n) = from.try_read(&mut buf) {
@@ -388,6 +405,11 @@ async fn copy_stdin<W: AsyncWrite + Unpin>(
                 }
                 break;
             }
+            read = from.read(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(n) => if to.write_all(&buf[..n]).await.is_err() { return },
+                Err(e) => { tracing::warn!("reading stdin fifo failed: {e}"); break }
+            },
         }
     }
     let _ = to.shutdown().await;
@@ -581,8 +603,9 @@ mod tests {
     async fn close_io_delivers_pending_stdin_then_eof() {
         let dir = tempfile::tempdir().unwrap();
         let (io, stdin, mut writer) = stdin_with_writer(dir.path()).await;
+        // Written and closed with no await between: the copy has not read it yet, so only
+        // the drain on close can deliver it.
         writer.write_all(b"line\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
         io.close_stdin();
         assert_eq!(read_to_eof(stdin).await, "line\n");
         drop(writer);

@@ -1,4 +1,6 @@
-//! Turning what happened into `/undertaker/*` events with the pod's identity.
+//! Turning what happened into `/undertaker/*` events with the pod's identity. What a
+//! whole-cgroup kill found becomes events here and nowhere else ([`kill_report`]), for the
+//! shim serving the container and for the `delete` action after a shim died alike.
 
 use std::collections::HashMap;
 
@@ -6,86 +8,106 @@ use undertaker_events::{
     Identity, KilledBy, LeakReason, Leaked, Process, Reaped, UndertakerEvent, Unkillable,
 };
 
-use crate::events::Publisher;
+use super::events::Events;
 
 /// At most this many processes are kept from a reap batch; `total` counts all of them.
-pub const MAX_LISTED: usize = undertaker_events::MAX_LISTED_PROCESSES;
+pub(crate) const MAX_LISTED: usize = undertaker_events::MAX_LISTED_PROCESSES;
 
 /// Publishes the undertaker events of one container process (init or exec).
 #[derive(Clone)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     identity: Identity,
-    publisher: Publisher,
+    events: Events,
 }
 
 impl Reporter {
-    pub fn new(
-        publisher: &Publisher,
+    pub(crate) fn new(
+        events: &Events,
         container_id: &str,
         exec_id: &str,
         annotations: &HashMap<String, String>,
     ) -> Self {
         Reporter {
             identity: Identity::from_annotations(
-                publisher.namespace(),
+                events.namespace(),
                 container_id,
                 exec_id,
                 annotations,
             ),
-            publisher: publisher.clone(),
+            events: events.clone(),
         }
     }
 
     /// The same container, another exec.
-    pub fn for_exec(&self, exec_id: &str) -> Self {
+    pub(crate) fn for_exec(&self, exec_id: &str) -> Self {
         Reporter {
             identity: self.identity.for_exec(exec_id),
-            publisher: self.publisher.clone(),
+            events: self.events.clone(),
         }
     }
 
-    pub fn identity(&self) -> &Identity {
+    #[cfg(test)]
+    pub(crate) fn identity(&self) -> &Identity {
         &self.identity
     }
 
-    pub async fn reaped(&self, processes: Vec<Process>, total: u64, dropped: u64) {
+    pub(crate) fn reaped(&self, processes: Vec<Process>, total: u64, dropped: u64) {
         if total == 0 && dropped == 0 {
             return;
         }
         tracing::info!(container = %self.identity.container_id, total, dropped, "reaped zombies");
         let event = Reaped::now(self.identity.clone(), processes, total, dropped);
-        self.publisher.publish(Reaped::TOPIC, Box::new(event)).await;
+        self.events.publish(Reaped::TOPIC, Box::new(event));
     }
 
-    /// The leaked event for `processes`; `None` when there are none.
-    pub fn leaked_event(&self, processes: Vec<Process>, reason: LeakReason) -> Option<Leaked> {
-        (!processes.is_empty()).then(|| Leaked::now(self.identity.clone(), processes, reason))
-    }
-
-    /// The unkillable event for `processes`; `None` when there are none.
-    pub fn unkillable_event(&self, processes: Vec<Process>) -> Option<Unkillable> {
-        (!processes.is_empty()).then(|| Unkillable::now(self.identity.clone(), processes))
-    }
-
-    pub async fn leaked(&self, processes: Vec<Process>, reason: LeakReason) {
-        if let Some(event) = self.leaked_event(processes, reason) {
-            tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total = event.total, ?reason, "killed leaked processes");
-            self.publisher.publish(Leaked::TOPIC, Box::new(event)).await;
+    pub(crate) fn leaked(&self, processes: Vec<Process>, reason: LeakReason) {
+        if processes.is_empty() {
+            return;
         }
+        let event = Leaked::now(self.identity.clone(), processes, reason);
+        tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total = event.total, ?reason, "killed leaked processes");
+        self.events.publish(Leaked::TOPIC, Box::new(event));
     }
 
-    pub async fn unkillable(&self, processes: Vec<Process>) {
-        if let Some(event) = self.unkillable_event(processes) {
-            tracing::warn!(container = %self.identity.container_id, total = event.total, "processes survived SIGKILL");
-            self.publisher
-                .publish(Unkillable::TOPIC, Box::new(event))
-                .await;
+    pub(crate) fn unkillable(&self, processes: Vec<Process>) {
+        if processes.is_empty() {
+            return;
         }
+        let event = Unkillable::now(self.identity.clone(), processes);
+        tracing::warn!(container = %self.identity.container_id, total = event.total, "processes survived SIGKILL");
+        self.events.publish(Unkillable::TOPIC, Box::new(event));
+    }
+
+    /// Publishes what a whole-cgroup kill found: the processes it killed, but those in
+    /// `expected` (whose death a stop is meant to cause) and those already dead before it
+    /// (zombies, `Z`/`X`: reaped, not leaked), as leaked for `reason`; the survivors as
+    /// unkillable. Returns how many survived.
+    pub(crate) fn kill_report(
+        &self,
+        report: &undertaker_cgroups::KillReport,
+        reason: LeakReason,
+        expected: &[i32],
+    ) -> usize {
+        let leaked = report
+            .killed
+            .iter()
+            .filter(|p| !expected.contains(&p.pid) && p.state != 'Z' && p.state != 'X')
+            .map(|p| from_cgroup(p, KilledBy::KILLED_BY_CGROUP))
+            .collect();
+        self.leaked(leaked, reason);
+        let unkillable: Vec<_> = report
+            .unkillable
+            .iter()
+            .map(|p| from_cgroup(p, KilledBy::KILLED_BY_UNSPECIFIED))
+            .collect();
+        let survivors = unkillable.len();
+        self.unkillable(unkillable);
+        survivors
     }
 }
 
 /// A process the shim saw in the container's cgroup (host pid).
-pub fn from_cgroup(p: &undertaker_cgroups::ProcessInfo, killed_by: KilledBy) -> Process {
+pub(crate) fn from_cgroup(p: &undertaker_cgroups::ProcessInfo, killed_by: KilledBy) -> Process {
     Process {
         host_pid: p.pid as u32,
         comm: p.comm.clone(),
@@ -98,7 +120,7 @@ pub fn from_cgroup(p: &undertaker_cgroups::ProcessInfo, killed_by: KilledBy) -> 
 }
 
 /// A process the init reported (pids of the container's PID namespace).
-pub fn from_report(record: &undertaker_report::OwnedRecord) -> Option<Process> {
+pub(crate) fn from_report(record: &undertaker_report::OwnedRecord) -> Option<Process> {
     use undertaker_report::{EndedBy, Record, Status};
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match record {
@@ -141,6 +163,11 @@ mod tests {
     };
 
     use super::*;
+    use crate::publisher::Collected;
+
+    fn events(namespace: &str) -> Events {
+        Events::new(std::sync::Arc::new(Collected::default()), namespace)
+    }
 
     #[test]
     fn identity_comes_from_the_cri_annotations() {
@@ -153,7 +180,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let r = Reporter::new(&Publisher::disconnected("k8s.io"), "c1", "", &annotations);
+        let r = Reporter::new(&events("k8s.io"), "c1", "", &annotations);
         let id = r.identity();
         assert_eq!(
             (
@@ -172,12 +199,7 @@ mod tests {
             ("shop", "u-1", "app")
         );
         assert_eq!(r.for_exec("e1").identity().exec_id, "e1");
-        let bare = Reporter::new(
-            &Publisher::disconnected("default"),
-            "c2",
-            "",
-            &HashMap::new(),
-        );
+        let bare = Reporter::new(&events("default"), "c2", "", &HashMap::new());
         assert!(bare.identity().pod_name.is_empty());
     }
 

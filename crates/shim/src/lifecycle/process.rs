@@ -16,7 +16,7 @@ use crate::{
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Created,
     Running,
     Paused,
@@ -39,12 +39,12 @@ impl fmt::Display for Status {
 
 /// How a process ended: its status (code, or 128+signal) and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit {
-    pub status: u32,
-    pub at: OffsetDateTime,
+pub(crate) struct Exit {
+    pub(crate) status: u32,
+    pub(crate) at: OffsetDateTime,
 }
 
-pub fn timestamp(at: OffsetDateTime) -> Timestamp {
+pub(crate) fn timestamp(at: OffsetDateTime) -> Timestamp {
     Timestamp {
         seconds: at.unix_timestamp(),
         nanos: at.nanosecond() as i32,
@@ -57,24 +57,33 @@ struct State {
     status: Status,
 }
 
-pub struct Process {
-    pub container_id: String,
+pub(crate) struct Process {
+    pub(crate) container_id: String,
     /// Empty for the container's init.
-    pub exec_id: String,
-    pub stdio: StdioSpec,
+    pub(crate) exec_id: String,
+    pub(crate) stdio: StdioSpec,
     /// For an exec: the OCI process (JSON) containerd sent.
-    pub spec: Option<Vec<u8>>,
+    pub(crate) spec: Option<Vec<u8>>,
     state: Mutex<State>,
     exit: watch::Sender<Option<Exit>>,
-    pub io: tokio::sync::Mutex<Option<ProcessIo>>,
+    pub(crate) io: tokio::sync::Mutex<Option<ProcessIo>>,
     /// Reads undertaker-init's report channel, when the process runs under it.
-    pub report: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) report: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// What the init told about itself (its main process's pid).
-    pub init_state: std::sync::Arc<crate::report_channel::InitState>,
+    pub(crate) init_state: std::sync::Arc<crate::report_channel::InitState>,
+    /// Held by a start from before the runtime starts the process until its start event
+    /// is out; the exit step takes it before publishing the exit, so that a process that
+    /// exits at once is never reported exited before it is reported started.
+    pub(crate) starting: tokio::sync::Mutex<()>,
 }
 
 impl Process {
-    pub fn new(container_id: &str, exec_id: &str, stdio: StdioSpec, spec: Option<Vec<u8>>) -> Self {
+    pub(crate) fn new(
+        container_id: &str,
+        exec_id: &str,
+        stdio: StdioSpec,
+        spec: Option<Vec<u8>>,
+    ) -> Self {
         Process {
             container_id: container_id.to_string(),
             exec_id: exec_id.to_string(),
@@ -88,15 +97,16 @@ impl Process {
             io: tokio::sync::Mutex::new(None),
             report: Mutex::new(None),
             init_state: Default::default(),
+            starting: tokio::sync::Mutex::new(()),
         }
     }
 
-    pub fn is_init(&self) -> bool {
+    pub(crate) fn is_init(&self) -> bool {
         self.exec_id.is_empty()
     }
 
     /// "container c1" or "container c1 exec e1", for messages.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         if self.is_init() {
             format!("container {}", self.container_id)
         } else {
@@ -105,7 +115,7 @@ impl Process {
     }
 
     /// The id containerd's events use: the exec id, or the container id for init.
-    pub fn event_id(&self) -> &str {
+    pub(crate) fn event_id(&self) -> &str {
         if self.is_init() {
             &self.container_id
         } else {
@@ -113,24 +123,24 @@ impl Process {
         }
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.state.lock().unwrap().pid
     }
 
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.state.lock().unwrap().status
     }
 
-    pub fn exit(&self) -> Option<Exit> {
+    pub(crate) fn exit(&self) -> Option<Exit> {
         *self.exit.borrow()
     }
 
-    pub fn set_pid(&self, pid: i32) {
+    pub(crate) fn set_pid(&self, pid: i32) {
         self.state.lock().unwrap().pid = pid;
     }
 
     /// Moves to `to`, if the current status is one of `from`.
-    pub fn transition(&self, from: &[Status], to: Status, op: &str) -> Result<()> {
+    pub(crate) fn transition(&self, from: &[Status], to: Status, op: &str) -> Result<()> {
         let mut state = self.state.lock().unwrap();
         if !from.contains(&state.status) {
             return Err(ShimError::wrong_state(
@@ -143,7 +153,7 @@ impl Process {
     }
 
     /// Records the exit; the first one wins. Returns false if it had exited already.
-    pub fn set_exited(&self, status: u32) -> bool {
+    pub(crate) fn set_exited(&self, status: u32) -> bool {
         {
             let mut state = self.state.lock().unwrap();
             if state.status == Status::Stopped || state.status == Status::Deleted {
@@ -160,7 +170,7 @@ impl Process {
 
     /// Waits (bounded) until the init's report channel is read to its end, so
     /// that what it reported is published before the process's exit.
-    pub async fn finish_report(&self, within: std::time::Duration) {
+    pub(crate) async fn finish_report(&self, within: std::time::Duration) {
         let task = self.report.lock().unwrap().take();
         if let Some(task) = task {
             let abort = task.abort_handle();
@@ -175,7 +185,7 @@ impl Process {
     }
 
     /// Waits until the process has exited.
-    pub async fn wait(&self) -> Exit {
+    pub(crate) async fn wait(&self) -> Exit {
         let mut rx = self.exit.subscribe();
         let exit = rx.wait_for(Option::is_some).await.map(|e| *e);
         match exit {
@@ -188,7 +198,7 @@ impl Process {
         }
     }
 
-    pub fn state_response(&self, bundle: &str) -> StateResponse {
+    pub(crate) fn state_response(&self, bundle: &str) -> StateResponse {
         let (pid, status) = {
             let state = self.state.lock().unwrap();
             (state.pid, state.status)
