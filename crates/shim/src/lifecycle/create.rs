@@ -96,11 +96,9 @@ impl Core {
             .runtime(&options, self.namespace(), &bundle);
         let mut prepared = PreparedIo::new(&stdio, &io_owner, &self.exits).await?;
         let (injection, report_read, preserve_fds) = match injection {
-            Some((injection, read_end, write_end)) => (
-                Some((injection, settings)),
-                Some(read_end),
-                vec![write_end],
-            ),
+            Some((injection, read_end, write_end)) => {
+                (Some((injection, settings)), Some(read_end), vec![write_end])
+            }
             None => (None, None, vec![]),
         };
         let launch = LaunchOpts {
