@@ -211,9 +211,7 @@ impl Task for TaskService {
         req: api::CloseIORequest,
     ) -> TtrpcResult<api::Empty> {
         let _request = self.core.life().hold();
-        if req.stdin {
-            self.core.close_stdin(&req.id, &req.exec_id).await?;
-        }
+        self.core.close_io(&req.id, &req.exec_id, req.stdin).await?;
         Ok(api::Empty::new())
     }
 

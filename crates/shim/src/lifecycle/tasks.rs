@@ -113,10 +113,13 @@ impl Core {
         }
     }
 
-    pub(crate) async fn close_stdin(&self, id: &str, exec_id: &str) -> Result<()> {
+    /// CloseIO: the process must exist, whether or not stdin is to be closed.
+    pub(crate) async fn close_io(&self, id: &str, exec_id: &str, stdin: bool) -> Result<()> {
         let process = self.container(id)?.process(exec_id)?;
-        if let Some(io) = process.io.lock().await.as_ref() {
-            io.close_stdin();
+        if stdin {
+            if let Some(io) = process.io.lock().await.as_ref() {
+                io.close_stdin();
+            }
         }
         Ok(())
     }
