@@ -14,26 +14,36 @@ use crate::error::{Result, ShimError};
 
 impl Core {
     pub(crate) async fn pause(&self, id: &str) -> Result<()> {
-        let container = self.container(id)?;
-        let init = &container.init;
-        init.transition(&[Status::Running], Status::Paused, "pause")?;
-        if let Err(e) = container.runtime.pause(id).await {
-            let _ = init.transition(&[Status::Paused], Status::Running, "pause");
-            return Err(e.into());
-        }
-        self.events.task_paused(id);
-        Ok(())
+        self.set_paused(id, true).await
     }
 
     pub(crate) async fn resume(&self, id: &str) -> Result<()> {
+        self.set_paused(id, false).await
+    }
+
+    /// Pause (freeze) or resume the container; its status goes back if the runtime fails.
+    async fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
         let container = self.container(id)?;
-        let init = &container.init;
-        init.transition(&[Status::Paused], Status::Running, "resume")?;
-        if let Err(e) = container.runtime.resume(id).await {
-            let _ = init.transition(&[Status::Running], Status::Paused, "resume");
+        let (from, to, op) = if pause {
+            (Status::Running, Status::Paused, "pause")
+        } else {
+            (Status::Paused, Status::Running, "resume")
+        };
+        container.init.transition(&[from], to, op)?;
+        let done = if pause {
+            container.runtime.pause(id).await
+        } else {
+            container.runtime.resume(id).await
+        };
+        if let Err(e) = done {
+            let _ = container.init.transition(&[to], from, op);
             return Err(e.into());
         }
-        self.events.task_resumed(id);
+        if pause {
+            self.events.task_paused(id);
+        } else {
+            self.events.task_resumed(id);
+        }
         Ok(())
     }
 

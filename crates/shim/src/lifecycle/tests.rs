@@ -16,6 +16,13 @@ use crate::stdio::StdioSpec;
 const INIT_RECORDS: &str =
     "UT1 hello minor=0 pid=1 mode=pid1 scope=child drain_ms=2000\nmain pid=2\n";
 
+fn add_exec(h: &Harness, exec_id: &str) {
+    let spec = br#"{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"}"#;
+    h.core
+        .add_exec("c1", exec_id, StdioSpec::default(), spec.to_vec())
+        .unwrap();
+}
+
 fn reason(event: &Leaked) -> LeakReason {
     event.reason.enum_value_or_default()
 }
@@ -158,14 +165,7 @@ async fn delete_kills_stragglers_deletes_the_container_and_frees_it() {
 async fn exec_exit_reports_its_leftovers_with_its_exec_id_before_its_exit() {
     let h = Harness::new();
     h.run("c1").await;
-    h.core
-        .add_exec(
-            "c1",
-            "e1",
-            StdioSpec::default(),
-            br#"{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"}"#.to_vec(),
-        )
-        .unwrap();
+    add_exec(&h, "e1");
     let exec_pid = h.core.start("c1", "e1").await.unwrap() as i32;
     h.init_says(
         exec_pid,
@@ -317,14 +317,7 @@ async fn a_second_create_of_one_id_is_refused() {
 async fn kill_of_an_exec_that_is_not_started_never_signals() {
     let h = Harness::new();
     h.run("c1").await;
-    h.core
-        .add_exec(
-            "c1",
-            "e1",
-            StdioSpec::default(),
-            br#"{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"}"#.to_vec(),
-        )
-        .unwrap();
+    add_exec(&h, "e1");
     let err = h.core.kill("c1", "e1", 15, false).await.unwrap_err();
     assert!(err.to_string().contains("not started"), "{err}");
 }

@@ -321,9 +321,16 @@ async fn copy_stdin<W: AsyncWrite + Unpin>(
         tokio::select! {
             biased;
             _ = closed(&mut close) => {
-                // Deliver what is already in the fifo, then end.
-                while let Ok(n) = from.try_read(&mut buf) {
-                    if n == 0 || to.write_all(&buf[..n]).await.is_err() { break }
+                // Deliver what is already in the fifo, then end. Read the fd itself
+                // (non-blocking): tokio's try_read trusts the readiness it last saw and
+                // says nothing is pending when it has not polled since the data came.
+                loop {
+                    match nix::unistd::read(&from, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => if to.write_all(&buf[..n]).await.is_err() { break },
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(_) => break,
+                    }
                 }
                 break;
             }
