@@ -9,13 +9,20 @@ const LONGEST_PAUSE: Duration = Duration::from_millis(50);
 pub(crate) struct Backoff {
     deadline: Instant,
     pause: Duration,
+    longest: Duration,
 }
 
 impl Backoff {
     pub fn until(deadline: Instant) -> Self {
+        Backoff::capped(deadline, LONGEST_PAUSE)
+    }
+
+    /// Pauses that grow no longer than `longest`.
+    pub fn capped(deadline: Instant, longest: Duration) -> Self {
         Backoff {
             deadline,
             pause: FIRST_PAUSE,
+            longest,
         }
     }
 
@@ -27,7 +34,7 @@ impl Backoff {
             return false;
         }
         std::thread::sleep(self.pause.min(self.deadline - now));
-        self.pause = (self.pause * 2).min(LONGEST_PAUSE);
+        self.pause = (self.pause * 2).min(self.longest);
         true
     }
 }

@@ -39,7 +39,7 @@ mod fixture;
 
 pub use container::{ContainerCgroup, Placement};
 pub use error::CgroupError;
-pub use kill::{KillMethod, KillReport};
+pub use kill::{KillMethod, KillReport, NAMED_AT_MOST};
 pub use mountinfo::{CgroupMount, Hierarchy};
 pub use process::ProcessInfo;
 pub use setup::Setup;

@@ -25,18 +25,33 @@ impl ProcessInfo {
     /// Reads a process's info. `Ok(None)` when the process no longer exists: in a cgroup that
     /// is being killed that is the normal case, not an error.
     pub fn read(proc_root: &Path, pid: i32) -> Result<Option<Self>, CgroupError> {
+        let Some(mut info) = Self::read_named(proc_root, pid)? else {
+            return Ok(None);
+        };
         let dir = proc_root.join(pid.to_string());
-        let Some(stat) = read_stat(proc_root, pid)? else {
-            return Ok(None);
-        };
-        let Some(cmdline) = read_optional(pid, dir.join("cmdline"))? else {
-            return Ok(None);
-        };
         // wchan is gated by ptrace access; without it the kernel shows "0" or refuses.
         let wchan = match read_optional(pid, dir.join("wchan")) {
             Ok(Some(w)) => w,
             Ok(None) => return Ok(None),
             Err(_) => String::new(),
+        };
+        info.wchan = if wchan.trim() == "0" {
+            String::new()
+        } else {
+            wchan.trim().to_owned()
+        };
+        Ok(Some(info))
+    }
+
+    /// What names a process (stat and command line), without `wchan`: what a kill reads of
+    /// each process before it signals, where every read delays the kill.
+    pub(crate) fn read_named(proc_root: &Path, pid: i32) -> Result<Option<Self>, CgroupError> {
+        let Some(stat) = read_stat(proc_root, pid)? else {
+            return Ok(None);
+        };
+        let path = proc_root.join(pid.to_string()).join("cmdline");
+        let Some(cmdline) = read_optional(pid, path)? else {
+            return Ok(None);
         };
         Ok(Some(ProcessInfo {
             pid,
@@ -44,12 +59,20 @@ impl ProcessInfo {
             comm: stat.comm,
             cmdline: join_cmdline(&cmdline),
             state: stat.state,
-            wchan: if wchan.trim() == "0" {
-                String::new()
-            } else {
-                wchan.trim().to_owned()
-            },
+            wchan: String::new(),
         }))
+    }
+
+    /// A process known only by its pid: listed in a cgroup beyond what a report names.
+    pub(crate) fn unnamed(pid: i32) -> Self {
+        ProcessInfo {
+            pid,
+            ppid: 0,
+            comm: String::new(),
+            cmdline: String::new(),
+            state: '?',
+            wchan: String::new(),
+        }
     }
 }
 

@@ -21,11 +21,22 @@ use crate::container::{live_pids, ContainerCgroup};
 use crate::error::CgroupError;
 use crate::freezer::{Freezer, V1Freezer, V2Freezer};
 use crate::process::ProcessInfo;
+use crate::tree::pids_recursive;
 use crate::tree::write_control;
 
 /// Most of the time budget a freeze may take before we signal anyway; the rest is left for
 /// the processes to die.
 const LONGEST_FREEZE: Duration = Duration::from_secs(1);
+
+/// How many processes a report names (stat and command line, read before the kill); the
+/// rest are reported by pid alone. Every read before the kill delays it, and an event lists
+/// at most 256 processes anyway (`undertaker_events::MAX_LISTED_PROCESSES`): naming the
+/// 10,000th process of a fork bomb would only slow its end down.
+pub const NAMED_AT_MOST: usize = 300;
+
+/// The longest pause between two looks at a cgroup that is emptying: its end is seen within
+/// this, and a look is only a few small reads.
+const LONGEST_EMPTY_POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillMethod {
@@ -54,8 +65,9 @@ impl fmt::Display for KillMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KillReport {
     pub method: KillMethod,
-    /// Processes that were in the cgroup and are gone, with their info as read before the
-    /// kill (so comm and cmdline are known).
+    /// Processes that were in the cgroup and are gone, by pid; the first [`NAMED_AT_MOST`]
+    /// (lowest pids) with their info as read before the kill (comm and cmdline; no wchan),
+    /// the rest by pid alone (empty comm, state `?`).
     pub killed: Vec<ProcessInfo>,
     /// Processes still there at the deadline, as they are now (state, wchan): blocked in
     /// uninterruptible sleep, or frozen in a v1 freezer sub-cgroup frozen on its own.
@@ -129,9 +141,10 @@ pub(crate) fn kill_all(
         proc_root: cgroup.proc_root(),
         dir: listing_dir(cgroup, method)?,
         seen: BTreeMap::new(),
+        named: 0,
         signals,
     };
-    // Read before any signal, so that the report knows what each killed process was.
+    // Read before any signal, so that the report knows what the killed processes were.
     let before = run.look()?;
     run.refuse_to_kill_caller()?;
     debug!(%method, dir = %run.dir.display(), processes = run.seen.len(), "killing cgroup");
@@ -198,21 +211,28 @@ struct KillRun<'a> {
     dir: PathBuf,
     /// Every process seen in the cgroup, with its info as first read.
     seen: BTreeMap<i32, ProcessInfo>,
+    /// How many of `seen` are named.
+    named: usize,
     signals: &'a dyn Signaller,
 }
 
 impl KillRun<'_> {
-    /// Lists the live pids, and reads the info of any not seen before.
+    /// Lists the pids in the cgroup (the dying too), and reads the names of those not seen
+    /// before while fewer than [`NAMED_AT_MOST`] are named.
     fn look(&mut self) -> Result<BTreeSet<i32>, CgroupError> {
-        let live = live_pids(self.proc_root, &self.dir)?;
-        for &pid in &live {
-            if !self.seen.contains_key(&pid) {
-                if let Some(info) = ProcessInfo::read(self.proc_root, pid)? {
-                    self.seen.insert(pid, info);
-                }
+        let listed = pids_recursive(&self.dir)?;
+        for &pid in &listed {
+            if self.seen.contains_key(&pid) {
+                continue;
+            }
+            if self.named >= NAMED_AT_MOST {
+                self.seen.insert(pid, ProcessInfo::unnamed(pid));
+            } else if let Some(info) = ProcessInfo::read_named(self.proc_root, pid)? {
+                self.named += 1;
+                self.seen.insert(pid, info);
             }
         }
-        Ok(live)
+        Ok(listed)
     }
 
     fn refuse_to_kill_caller(&self) -> Result<(), CgroupError> {
@@ -255,9 +275,14 @@ impl KillRun<'_> {
     /// SIGKILLs whatever is still listed until nothing is, or the deadline passes. Returns
     /// the pids left.
     fn wait_until_empty(&mut self, deadline: Instant) -> Result<BTreeSet<i32>, CgroupError> {
-        let mut backoff = Backoff::until(deadline);
+        let mut backoff = Backoff::capped(deadline, LONGEST_EMPTY_POLL);
         loop {
-            let live = self.look()?;
+            // Listed but gone, or a dead zombie still listed (older kernels): not left.
+            let live = if self.look()?.is_empty() {
+                BTreeSet::new()
+            } else {
+                live_pids(self.proc_root, &self.dir)?
+            };
             if live.is_empty() || Instant::now() >= deadline {
                 return Ok(live);
             }

@@ -284,3 +284,36 @@ fn an_already_empty_or_removed_cgroup_kills_nothing() {
     assert!(report.killed.is_empty() && report.unkillable.is_empty());
     assert!(kernel.signalled().is_empty());
 }
+
+#[test]
+fn a_big_cgroup_is_killed_with_the_first_processes_named_and_all_counted() {
+    let host = FakeHost::new(HYBRID);
+    let workers = NAMED_AT_MOST as i32 + 50;
+    let cgroup = container(&host, workers);
+    let kernel = FakeKernel::new(&host);
+    let report = kill_all(
+        &cgroup,
+        KillMethod::SignalLoop,
+        Duration::from_secs(5),
+        &kernel,
+    )
+    .unwrap();
+    assert_eq!(
+        report.killed.len(),
+        workers as usize + 1,
+        "every process counted"
+    );
+    assert!(report.unkillable.is_empty());
+    let (named, unnamed): (Vec<_>, Vec<_>) = report.killed.iter().partition(|p| !p.comm.is_empty());
+    assert_eq!(named.len(), NAMED_AT_MOST);
+    assert_eq!(named[0].comm, "init", "the lowest pids are the named ones");
+    assert!(named.iter().all(|p| p.pid < unnamed[0].pid));
+    assert!(unnamed
+        .iter()
+        .all(|p| p.state == '?' && p.cmdline.is_empty()));
+    assert_eq!(
+        kernel.signalled().len(),
+        workers as usize + 1,
+        "and all killed"
+    );
+}
