@@ -7,6 +7,7 @@
 
 mod annotations;
 mod rewrite;
+mod termination;
 
 pub use annotations::{
     AnnotationError, InitSettings, ANNOTATION_DRAIN_TIMEOUT, ANNOTATION_INIT,
@@ -14,5 +15,9 @@ pub use annotations::{
 };
 pub use rewrite::{
     init_args, inject, wrap_exec, InjectError, Injection, INIT_DIR_IN_DEV, INIT_DIR_IN_ROOT,
+};
+pub use termination::{
+    mounted_host_file, termination_message_path, ANNOTATION_TERMINATION_MESSAGE,
+    ANNOTATION_TERMINATION_MESSAGE_PATH, DEFAULT_TERMINATION_MESSAGE_PATH,
 };
 pub use undertaker_report::Scope;

@@ -101,6 +101,21 @@ impl<'a> ContainerBuilder<'a> {
         self
     }
 
+    /// Bind-mounts the host file or directory `host_path` at `container_path`, as kubelet
+    /// mounts volumes and the termination message file.
+    pub fn mount(
+        mut self,
+        container_path: impl Into<String>,
+        host_path: impl Into<String>,
+    ) -> Self {
+        self.config.mounts.push(api::Mount {
+            container_path: container_path.into(),
+            host_path: host_path.into(),
+            ..Default::default()
+        });
+        self
+    }
+
     /// The log file, relative to the pod's log directory (default `<name>.log`).
     pub fn log_path(mut self, relative: impl Into<String>) -> Self {
         self.config.log_path = relative.into();

@@ -46,6 +46,10 @@ pub(crate) struct Container {
     pub(crate) stuck: AtomicBool,
     /// Cancelled when the container is deleted: ends every task watching it.
     pub(crate) gone: CancellationToken,
+    /// The host file mounted as the termination message, when the leak summary is asked
+    /// for (`undertaker.io/termination-message`), and what the main exit left to put in it.
+    pub(crate) termination_log: Option<PathBuf>,
+    pub(crate) main_exit_leftovers: Arc<Mutex<Vec<undertaker_events::Process>>>,
 }
 
 impl Container {

@@ -57,6 +57,7 @@ impl Core {
         let annotations = spec.annotations().clone().unwrap_or_default();
         let settings = InitSettings::from_annotations(&annotations)
             .map_err(|e| ShimError::invalid(format!("container {}", req.id), e.to_string()))?;
+        let termination_log = termination_log(&req.id, &spec, &annotations)?;
 
         let mut rollback = Rollback::new(&req.id, bundle.clone());
         rollback.unmount = bundle::mount_rootfs(&req.rootfs, &bundle).await?;
@@ -136,7 +137,9 @@ impl Core {
             })
             .await?
         };
-        let reporter = Reporter::new(&self.events, &req.id, "", &annotations);
+        let main_exit_leftovers = Arc::default();
+        let reporter = Reporter::new(&self.events, &req.id, "", &annotations)
+            .tapping_main_exit(Arc::clone(&main_exit_leftovers));
         let init = Arc::new(Process::new(&req.id, "", stdio, None));
         init.set_pid(pid);
         *init.io.lock().await = Some(io);
@@ -155,6 +158,8 @@ impl Core {
             injection,
             stuck: AtomicBool::new(false),
             gone: CancellationToken::new(),
+            termination_log,
+            main_exit_leftovers,
         });
         if let Some(read_end) = report_read {
             match report_channel::spawn_reader(
@@ -196,6 +201,25 @@ impl Core {
             .task_create(&init, &container.bundle_str(), container.rootfs.clone());
         Ok(pid as u32)
     }
+}
+
+/// The host file for the leak summary, when asked for and mounted (kubelet mounts the
+/// termination message file of every container); asked for but not mounted is logged.
+fn termination_log(
+    id: &str,
+    spec: &oci_spec::runtime::Spec,
+    annotations: &HashMap<String, String>,
+) -> Result<Option<PathBuf>> {
+    let Some(path) = undertaker_inject::termination_message_path(annotations)
+        .map_err(|e| ShimError::invalid(format!("container {id}"), e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let host = undertaker_inject::mounted_host_file(spec, &path);
+    if host.is_none() {
+        tracing::warn!(container = %id, path = %path.display(), "termination message asked for, but no file is mounted there; none is written");
+    }
+    Ok(host)
 }
 
 /// Undoes a create that failed after it changed something: force-deletes the container

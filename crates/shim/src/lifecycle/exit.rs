@@ -27,6 +27,26 @@ pub(crate) const STUCK_EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long an exit waits for the init's report channel to be read to its end.
 const REPORT_DRAIN: Duration = Duration::from_secs(3);
 
+/// Appends the leak summary to the termination message, before the exit is published (so
+/// before kubelet reads the file).
+async fn write_termination_message(container: &Container) {
+    let Some(file) = container.termination_log.clone() else {
+        return;
+    };
+    let killed = std::mem::take(&mut *container.main_exit_leftovers.lock().unwrap());
+    if killed.is_empty() {
+        return;
+    }
+    let what = format!("container {}: termination message", container.id);
+    match blocking(what, move || super::termination::append(&file, &killed)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(container = %container.id, "writing the termination message failed: {e}")
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
+}
+
 impl Core {
     /// Routes `process`'s exit, when the reaper sees it, to [`Core::on_exit`]. Ends with
     /// the container.
@@ -56,6 +76,7 @@ impl Core {
         p.finish_report(REPORT_DRAIN).await;
         if p.is_init() {
             self.after_init_exit(container).await;
+            write_termination_message(container).await;
         }
         // A process that exits as it starts is reported started first.
         drop(p.starting.lock().await);

@@ -26,6 +26,7 @@ pub(crate) mod seams;
 mod shutdown;
 mod start;
 mod tasks;
+mod termination;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! whole-cgroup kill found becomes events here and nowhere else ([`kill_report`]), for the
 //! shim serving the container and for the `delete` action after a shim died alike.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use undertaker_events::{
     Identity, KilledBy, LeakReason, Leaked, Process, Reaped, UndertakerEvent, Unkillable,
@@ -18,6 +21,8 @@ pub(crate) const MAX_LISTED: usize = undertaker_events::MAX_LISTED_PROCESSES;
 pub(crate) struct Reporter {
     identity: Identity,
     events: Events,
+    /// Collects what was leaked at the main process's exit (for the termination message).
+    main_exit_tap: Option<Arc<Mutex<Vec<Process>>>>,
 }
 
 impl Reporter {
@@ -35,15 +40,23 @@ impl Reporter {
                 annotations,
             ),
             events: events.clone(),
+            main_exit_tap: None,
         }
     }
 
-    /// The same container, another exec.
+    /// The same container, another exec (whose leftovers are not the main process's).
     pub(crate) fn for_exec(&self, exec_id: &str) -> Self {
         Reporter {
             identity: self.identity.for_exec(exec_id),
             events: self.events.clone(),
+            main_exit_tap: None,
         }
+    }
+
+    /// Also keeps every process leaked at the main process's exit in `tap`.
+    pub(crate) fn tapping_main_exit(mut self, tap: Arc<Mutex<Vec<Process>>>) -> Self {
+        self.main_exit_tap = Some(tap);
+        self
     }
 
     #[cfg(test)]
@@ -63,6 +76,9 @@ impl Reporter {
     pub(crate) fn leaked(&self, processes: Vec<Process>, reason: LeakReason) {
         if processes.is_empty() {
             return;
+        }
+        if let (Some(tap), LeakReason::LEAK_REASON_MAIN_EXIT) = (&self.main_exit_tap, reason) {
+            tap.lock().unwrap().extend(processes.iter().cloned());
         }
         let event = Leaked::now(self.identity.clone(), processes, reason);
         tracing::info!(container = %self.identity.container_id, exec = %self.identity.exec_id, total = event.total, ?reason, "killed leaked processes");

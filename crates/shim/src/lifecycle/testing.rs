@@ -276,12 +276,25 @@ impl Harness {
 
     /// A create request for `id` running under undertaker-init (`/bin/true` stands in).
     pub(crate) fn create_request(&self, id: &str) -> CreateTaskRequest {
+        self.create_request_with(id, "", "")
+    }
+
+    /// The same with more annotations and mounts (JSON members and array items).
+    pub(crate) fn create_request_with(
+        &self,
+        id: &str,
+        annotations: &str,
+        mounts: &str,
+    ) -> CreateTaskRequest {
         let bundle = self.dir.path().join(id);
         std::fs::create_dir_all(&bundle).unwrap();
-        let spec = r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sleep","100"],"cwd":"/"},
-            "root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"pid"}]},
-            "annotations":{"io.kubernetes.cri.sandbox-name":"web-0",
-                           "io.kubernetes.cri.container-name":"app"}}"#;
+        let comma = if annotations.is_empty() { "" } else { "," };
+        let spec = format!(
+            r#"{{"ociVersion":"1.0.2","process":{{"user":{{"uid":0,"gid":0}},"args":["sleep","100"],"cwd":"/"}},
+            "root":{{"path":"rootfs"}},"linux":{{"namespaces":[{{"type":"pid"}}]}},"mounts":[{mounts}],
+            "annotations":{{"io.kubernetes.cri.sandbox-name":"web-0",
+                           "io.kubernetes.cri.container-name":"app"{comma}{annotations}}}}}"#
+        );
         std::fs::write(bundle.join("config.json"), spec).unwrap();
         CreateTaskRequest {
             id: id.into(),
@@ -289,6 +302,11 @@ impl Harness {
             options: Some(options_any("InitPath = \"/bin/true\"\n")).into(),
             ..Default::default()
         }
+    }
+
+    /// A directory for the test's own files.
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Creates and starts `id`; returns its init's pid.

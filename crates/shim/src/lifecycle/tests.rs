@@ -321,3 +321,52 @@ async fn kill_of_an_exec_that_is_not_started_never_signals() {
     let err = h.core.kill("c1", "e1", 15, false).await.unwrap_err();
     assert!(err.to_string().contains("not started"), "{err}");
 }
+
+#[tokio::test]
+async fn the_termination_message_names_the_main_exits_leftovers_when_asked() {
+    let h = Harness::new();
+    let log = h.dir().join("termination-log");
+    std::fs::write(&log, "").unwrap();
+    let mounts = format!(
+        r#"{{"destination":"/dev/termination-log","type":"bind","source":"{}","options":["rbind","rw"]}}"#,
+        log.display()
+    );
+    let annotations = r#""undertaker.io/termination-message":"true""#;
+    let req = h.create_request_with("c1", annotations, &mounts);
+    let pid = h.core.create(req).await.unwrap() as i32;
+    h.core.start("c1", "").await.unwrap();
+    h.init_says(pid, INIT_RECORDS, false);
+    h.host
+        .cgroup
+        .reports
+        .lock()
+        .unwrap()
+        .push_back(report(&[process(5000, 'S', "worker")], &[]));
+    h.init_says(
+        pid,
+        "exited pid=2 exit=0 code=0\nleaked pid=7 by=term comm=sleep cmdline=sleep\\x0099\\x00\n",
+        true,
+    );
+    h.exit(pid, 0);
+    h.published(TASK_EXIT_EVENT_TOPIC, 1).await;
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "undertaker: killed 2 processes left behind: 7 sleep (sleep 99) by SIGTERM; 5000 worker (worker) by SIGKILL\n"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_termination_message_annotation_fails_the_create_by_name() {
+    let h = Harness::new();
+    let req = h.create_request_with("c1", r#""undertaker.io/termination-message":"yes""#, "");
+    let err = h.core.create(req).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("undertaker.io/termination-message"),
+        "{err}"
+    );
+    assert!(
+        h.runtime.calls().is_empty(),
+        "refused before the runtime is asked"
+    );
+}

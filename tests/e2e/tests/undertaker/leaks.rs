@@ -25,6 +25,7 @@ per_handler!(
     main_exit_kills_its_daemons,
     main_exit_kills_its_daemons_in_a_shared_pid_namespace,
     main_exit_kills_its_daemons_with_host_pid,
+    main_exit_leftovers_are_named_in_the_termination_message,
 );
 
 /// Long enough for undertaker's TERM, drain and KILL; under runc a shell PID 1 ignores TERM,
@@ -165,6 +166,56 @@ async fn main_exit_with_daemons(
         }
         Handler::Runc => ensure_no_undertaker_events(&events),
     }
+}
+
+/// With `undertaker.io/termination-message: "true"`, the daemons the main process left are
+/// named in the termination message file (mounted as kubelet mounts it), after what the app
+/// wrote; runc writes nothing there.
+async fn main_exit_leftovers_are_named_in_the_termination_message(
+    testbed: Arc<Testbed>,
+    handler: Handler,
+) -> anyhow::Result<()> {
+    let marker = marker(&testbed, "termlog");
+    let host_file = testbed.dir().join(format!("{marker}.termination-log"));
+    std::fs::write(&host_file, "")?;
+    let pod = testbed
+        .pod("leaks-termination-message", handler.name())
+        .annotation(DRAIN_ANNOTATION, DRAIN_TIMEOUT)
+        .annotation("undertaker.io/termination-message", "true")
+        .run()
+        .await?;
+    let body = "daemon - 1006; daemon '' 1007; echo 'app: done' > /dev/termination-log";
+    let container = marked_container(&pod, "termlog", &marker, body)
+        .mount("/dev/termination-log", host_file.display().to_string())
+        .run()
+        .await?;
+    let code = container.wait_exited(WAIT).await?;
+    ensure!(code == 0, "exit code {code}: the main process exits 0");
+    ensure_no_marked_process(&marker)?;
+    let message = std::fs::read_to_string(&host_file)?;
+    eprintln!("termination message under {}:\n{message}", handler.name());
+    match handler {
+        Handler::Undertaker => {
+            let mut lines = message.lines();
+            ensure!(
+                lines.next() == Some("app: done"),
+                "the app's message first: {message:?}"
+            );
+            let summary = lines.next().unwrap_or_default();
+            ensure!(
+                summary.starts_with("undertaker: killed 2 processes left behind: "),
+                "{message:?}"
+            );
+            for (seconds, by) in [(1006, "SIGTERM"), (1007, "SIGKILL")] {
+                let named = format!("sleep ({}) by {by}", marked_cmdline(&marker, seconds));
+                ensure!(summary.contains(&named), "{named:?} not in {summary:?}");
+            }
+            ensure!(lines.next().is_none(), "one line only: {message:?}");
+        }
+        Handler::Runc => ensure!(message == "app: done\n", "runc wrote {message:?}"),
+    }
+    pod.stop_and_remove().await?;
+    Ok(())
 }
 
 /// Waits for `/undertaker/leaked` events of `container` naming every command line of
