@@ -60,6 +60,37 @@ impl Core {
         let termination_log = termination_log(&req.id, &spec, &annotations)?;
 
         let mut rollback = Rollback::new(&req.id, bundle.clone());
+        let created = self
+            .create_in_bundle(
+                &req,
+                bundle,
+                options,
+                spec,
+                annotations,
+                settings,
+                termination_log,
+                &mut rollback,
+            )
+            .await;
+        if created.is_err() {
+            // Awaited: the error reaches containerd only once nothing of the create is left.
+            rollback.run().await;
+        }
+        created
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_in_bundle(
+        self: &Arc<Self>,
+        req: &CreateTaskRequest,
+        bundle: PathBuf,
+        options: RuntimeOptions,
+        spec: oci_spec::runtime::Spec,
+        annotations: HashMap<String, String>,
+        settings: InitSettings,
+        termination_log: Option<PathBuf>,
+        rollback: &mut Rollback,
+    ) -> Result<u32> {
         rollback.unmount = bundle::mount_rootfs(&req.rootfs, &bundle).await?;
         let injection = if settings.enabled {
             let (id, bundle, spec, options, settings) = (
@@ -119,17 +150,10 @@ impl Core {
             Ok(pid) => pid,
             Err(e) => {
                 rollback.io = Some(prepared.abandon());
-                rollback.run().await;
                 return Err(e.into());
             }
         };
-        let io = match prepared.started().await {
-            Ok(io) => io,
-            Err(e) => {
-                rollback.run().await;
-                return Err(e);
-            }
-        };
+        let io = prepared.started().await?;
         let cgroup = {
             let (host, id) = (self.seams.host.clone(), req.id.clone());
             blocking(format!("container {id}: find cgroup"), move || {
@@ -171,7 +195,6 @@ impl Core {
                 Ok(task) => *init.report.lock().unwrap() = Some(task),
                 Err(e) => {
                     rollback.io = init.io.lock().await.take();
-                    rollback.run().await;
                     return Err(e);
                 }
             }
@@ -262,7 +285,8 @@ impl Rollback {
         }
     }
 
-    async fn run(mut self) {
+    /// Undoes what was recorded; a second call finds nothing left to undo.
+    async fn run(&mut self) {
         self.take().undo().await;
     }
 
