@@ -29,6 +29,7 @@ mod kill;
 mod membership;
 mod mountinfo;
 mod process;
+pub mod procfs;
 mod setup;
 mod tree;
 mod usage;

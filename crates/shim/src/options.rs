@@ -312,7 +312,8 @@ mod tests {
 
     #[test]
     fn a_config_body_with_every_runc_key_decodes() {
-        let body = "NoPivotRoot = true\nNoNewKeyring = true\nShimCgroup = \"/s\"\nIoUid = 3\nIoGid = 4\n";
+        let body =
+            "NoPivotRoot = true\nNoNewKeyring = true\nShimCgroup = \"/s\"\nIoUid = 3\nIoGid = 4\n";
         let o = RuntimeOptions::from_any(Some(&generic("", body))).unwrap();
         assert!(o.no_pivot_root && o.no_new_keyring);
         assert_eq!((o.shim_cgroup.as_str(), o.io_uid, o.io_gid), ("/s", 3, 4));

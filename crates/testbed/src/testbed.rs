@@ -164,7 +164,7 @@ impl Testbed {
             &self.layout.runtime_options,
             undertaker_runtime_options_file(&self.runtime_options()),
         )
-            .map_err(TestbedError::io("write", &self.layout.runtime_options))
+        .map_err(TestbedError::io("write", &self.layout.runtime_options))
     }
 
     /// Imports the busybox and pause images into containerd namespace `namespace` (e.g. for

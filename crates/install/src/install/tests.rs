@@ -135,7 +135,8 @@ async fn installs_everything_then_a_second_install_changes_nothing() {
             & 0o777;
         assert_eq!(mode, 0o755, "{binary}");
     }
-    let runtime = RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
+    let runtime =
+        RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
     assert!(runtime.systemd_cgroup, "inherited from runc's options");
     assert_eq!(
         runtime.init_path,
@@ -234,7 +235,8 @@ async fn an_edited_config_loses_only_what_install_added() {
     let node = Node::with_config(Some("v2-custom-runc.toml"));
     let original = node.read(CONFIG);
     installed(install(&node.install_options()).await.unwrap());
-    let runtime = RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
+    let runtime =
+        RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
     assert_eq!(
         runtime.binary_name, "/opt/runc/bin/runc",
         "custom BinaryName inherited"
@@ -426,7 +428,10 @@ async fn keys_the_shim_accepts_in_an_existing_runtime_config_are_kept() {
         (runtime.shim_cgroup.as_str(), runtime.io_uid, runtime.io_gid),
         (shim_reads.shim_cgroup.as_str(), 1000, 1001)
     );
-    assert!(runtime.systemd_cgroup, "still inherited from runc's options");
+    assert!(
+        runtime.systemd_cgroup,
+        "still inherited from runc's options"
+    );
     assert_eq!(
         install(&node.install_options()).await.unwrap(),
         InstallOutcome::Unchanged
@@ -441,10 +446,7 @@ async fn an_existing_runtime_config_the_shim_refuses_stops_the_install_untouched
     std::fs::write(&path, "NoPivotRooot = true\n").unwrap();
     let before = node.snapshot();
     let error = install(&node.install_options()).await.unwrap_err();
-    assert!(
-        matches!(error, InstallError::RuntimeConfig(_)),
-        "{error}"
-    );
+    assert!(matches!(error, InstallError::RuntimeConfig(_)), "{error}");
     let message = error.to_string();
     assert!(message.contains("NoPivotRooot"), "{message}");
     assert!(message.contains(RUNTIME_CONFIG_PATH), "{message}");
