@@ -12,7 +12,8 @@ use tracing::{debug, warn};
 use crate::error::CgroupError;
 use crate::membership::{is_container_path, read_proc_cgroup, Membership};
 use crate::mountinfo::Hierarchy;
-use crate::process::{is_dead_zombie, read_stat, ProcessInfo};
+use crate::process::{is_dead_zombie, ProcessInfo};
+use crate::procfs::stat as read_stat;
 use crate::setup::Setup;
 use crate::tree::pids_recursive;
 

@@ -28,8 +28,11 @@ mod freezer;
 mod kill;
 mod membership;
 mod mountinfo;
+mod oom;
 mod process;
+pub mod procfs;
 mod setup;
+mod stats;
 mod tree;
 mod usage;
 mod zombies;
@@ -41,7 +44,12 @@ pub use container::{ContainerCgroup, Placement};
 pub use error::CgroupError;
 pub use kill::{KillMethod, KillReport, NAMED_AT_MOST};
 pub use mountinfo::{CgroupMount, Hierarchy};
+pub use oom::{OomCheck, OomCounter, OomError, OomNotifier, OomWatch};
 pub use process::ProcessInfo;
 pub use setup::Setup;
+pub use stats::{
+    FlatKeyed, MemoryCounters, MemoryEvents, OomControl, Stats, StatsError, StatsSource,
+    V1CpuUsage, V1Memory, V1Stats, V1Throttling, V2Cpu, V2Memory, V2Stats, V2Throttling,
+};
 pub use usage::PidsUsage;
 pub use zombies::zombies_in;

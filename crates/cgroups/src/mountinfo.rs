@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::procfs::Mount;
+
 /// A cgroup hierarchy: the v2 unified one, or a v1 one named by its controllers (a named
 /// hierarchy such as `name=systemd` counts as a controller here, as in `/proc/<pid>/cgroup`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,23 +61,18 @@ impl CgroupMount {
 /// Every cgroup and cgroup2 mount in a mountinfo file, in file order. Lines that are not
 /// cgroup mounts, or that do not parse, are skipped.
 pub(crate) fn parse_mountinfo(content: &str) -> Vec<CgroupMount> {
-    content.lines().filter_map(parse_line).collect()
+    crate::procfs::parse_mountinfo(content)
+        .into_iter()
+        .filter_map(cgroup_mount)
+        .collect()
 }
 
-// Format (proc(5)): `id parent maj:min root mount_point mount_opts [optional...] - fstype source super_opts`
-fn parse_line(line: &str) -> Option<CgroupMount> {
-    let (before, after) = line.split_once(" - ")?;
-    let fields: Vec<&str> = before.split(' ').collect();
-    let root = unescape(fields.get(3)?);
-    let mount_point = PathBuf::from(unescape(fields.get(4)?));
-    let mut after = after.split(' ');
-    let fstype = after.next()?;
-    let _source = after.next()?;
-    let super_options = after.next().unwrap_or("");
-    let hierarchy = match fstype {
+fn cgroup_mount(mount: Mount) -> Option<CgroupMount> {
+    let hierarchy = match mount.fs_type.as_str() {
         "cgroup2" => Hierarchy::Unified,
         "cgroup" => Hierarchy::v1(
-            &super_options
+            &mount
+                .super_options
                 .split(',')
                 .filter(|o| is_v1_controller_option(o))
                 .collect::<Vec<_>>()
@@ -85,8 +82,8 @@ fn parse_line(line: &str) -> Option<CgroupMount> {
     };
     Some(CgroupMount {
         hierarchy,
-        root,
-        mount_point,
+        root: mount.root,
+        mount_point: mount.mount_point,
     })
 }
 
@@ -108,29 +105,6 @@ fn is_v1_controller_option(option: &str) -> bool {
     !option.is_empty()
         && !FLAGS.contains(&option)
         && (!option.contains('=') || option.starts_with("name="))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo` octal.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -173,14 +147,6 @@ mod tests {
         assert!(!cpu.serves(&Hierarchy::Unified));
         assert!(mounts[3].serves(&Hierarchy::Unified));
         assert!(mounts[2].serves(&Hierarchy::v1("name=systemd")));
-    }
-
-    #[test]
-    fn unescapes_octal_in_paths_and_keeps_the_mount_root() {
-        let line = r"60 1 0:50 /kubepods/pod\0401 /run/my\040cgroups rw - cgroup2 none rw";
-        let mount = parse_line(line).unwrap();
-        assert_eq!(mount.root, "/kubepods/pod 1");
-        assert_eq!(mount.mount_point, PathBuf::from("/run/my cgroups"));
     }
 
     #[test]

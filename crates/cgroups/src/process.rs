@@ -1,10 +1,10 @@
 //! What we tell about a process, read from `/proc/<pid>`: enough for an operator to know what
 //! was killed or what could not be.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{is_vanished, CgroupError};
+use crate::error::CgroupError;
+use crate::procfs::{cmdline, pid_file, read_optional, stat};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfo {
@@ -28,9 +28,8 @@ impl ProcessInfo {
         let Some(mut info) = Self::read_named(proc_root, pid)? else {
             return Ok(None);
         };
-        let dir = proc_root.join(pid.to_string());
         // wchan is gated by ptrace access; without it the kernel shows "0" or refuses.
-        let wchan = match read_optional(pid, dir.join("wchan")) {
+        let wchan = match read_optional(pid, &pid_file(proc_root, pid, "wchan")) {
             Ok(Some(w)) => w,
             Ok(None) => return Ok(None),
             Err(_) => String::new(),
@@ -46,18 +45,17 @@ impl ProcessInfo {
     /// What names a process (stat and command line), without `wchan`: what a kill reads of
     /// each process before it signals, where every read delays the kill.
     pub(crate) fn read_named(proc_root: &Path, pid: i32) -> Result<Option<Self>, CgroupError> {
-        let Some(stat) = read_stat(proc_root, pid)? else {
+        let Some(stat) = stat(proc_root, pid)? else {
             return Ok(None);
         };
-        let path = proc_root.join(pid.to_string()).join("cmdline");
-        let Some(cmdline) = read_optional(pid, path)? else {
+        let Some(args) = cmdline(proc_root, pid)? else {
             return Ok(None);
         };
         Ok(Some(ProcessInfo {
             pid,
             ppid: stat.ppid,
             comm: stat.comm,
-            cmdline: join_cmdline(&cmdline),
+            cmdline: args.join(" "),
             state: stat.state,
             wchan: String::new(),
         }))
@@ -76,40 +74,6 @@ impl ProcessInfo {
     }
 }
 
-/// The fields of `/proc/<pid>/stat` we use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stat {
-    pub comm: String,
-    pub state: char,
-    pub ppid: i32,
-}
-
-pub(crate) fn read_stat(proc_root: &Path, pid: i32) -> Result<Option<Stat>, CgroupError> {
-    let path = proc_root.join(pid.to_string()).join("stat");
-    let Some(content) = read_optional(pid, path.clone())? else {
-        return Ok(None);
-    };
-    parse_stat(&content)
-        .map(Some)
-        .ok_or_else(|| CgroupError::ReadProcess {
-            pid,
-            path,
-            source: io::Error::new(io::ErrorKind::InvalidData, "malformed stat line"),
-        })
-}
-
-/// `pid (comm) state ppid ...`. The comm may hold spaces and parentheses (a process can name
-/// itself `a) S 1 (b`), so it runs from the first `(` to the *last* `)`.
-pub(crate) fn parse_stat(content: &str) -> Option<Stat> {
-    let open = content.find('(')?;
-    let close = content.rfind(')')?;
-    let comm = content.get(open + 1..close)?.to_owned();
-    let mut rest = content.get(close + 1..)?.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some(Stat { comm, state, ppid })
-}
-
 /// A zombie that is really dead. A thread-group leader that called `pthread_exit` also shows
 /// `Z` while its other threads still run; that process is alive.
 pub(crate) fn is_dead_zombie(proc_root: &Path, pid: i32, state: char) -> bool {
@@ -122,42 +86,9 @@ pub(crate) fn is_dead_zombie(proc_root: &Path, pid: i32, state: char) -> bool {
     }
 }
 
-fn join_cmdline(raw: &str) -> String {
-    raw.trim_end_matches('\0').replace('\0', " ")
-}
-
-/// A `/proc/<pid>/...` file, `None` when the process is gone.
-fn read_optional(pid: i32, path: PathBuf) -> Result<Option<String>, CgroupError> {
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-        Err(err) if is_vanished(&err) => Ok(None),
-        Err(source) => Err(CgroupError::ReadProcess { pid, path, source }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn comm_with_spaces_and_parentheses_is_read_whole() {
-        let stat = parse_stat("4242 (a) S 1 (b c)) T 17 4242 4242 0 -1 4194304").unwrap();
-        assert_eq!(
-            stat,
-            Stat {
-                comm: "a) S 1 (b c)".into(),
-                state: 'T',
-                ppid: 17
-            }
-        );
-    }
-
-    #[test]
-    fn malformed_stat_lines_are_rejected() {
-        assert_eq!(parse_stat("4242 sleep S 1"), None);
-        assert_eq!(parse_stat("4242 (sleep)"), None);
-        assert_eq!(parse_stat("4242 (sleep) S notanumber"), None);
-    }
 
     #[test]
     fn reads_a_process_and_joins_its_arguments() {

@@ -7,7 +7,8 @@ use tracing::debug;
 use crate::container::ContainerCgroup;
 use crate::error::{is_vanished, CgroupError};
 use crate::membership::read_proc_cgroup;
-use crate::process::{is_dead_zombie, read_stat, ProcessInfo};
+use crate::process::{is_dead_zombie, ProcessInfo};
+use crate::procfs::stat as read_stat;
 use crate::setup::Setup;
 
 /// Every zombie in `cgroup` or one of its sub-cgroups (compared in its primary hierarchy).

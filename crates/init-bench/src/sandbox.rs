@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use undertaker_cgroups::procfs;
 
 /// How long any wait on the sandbox may take before it is treated as a hang.
 pub const HANG: Duration = Duration::from_secs(120);
@@ -226,23 +227,19 @@ fn lines(stdout: impl Read + Send + 'static) -> Receiver<String> {
 
 /// The children of `parent`, from the parent links in /proc.
 pub fn children_of(parent: Pid) -> Result<Vec<Pid>> {
+    let proc_root = Path::new(procfs::HOST_PROC);
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if stat_field(pid, 1).ok().flatten().as_deref() == Some(&parent.as_raw().to_string()) {
+    for pid in procfs::pids(proc_root)? {
+        if procfs::stat(proc_root, pid).ok().flatten().map(|s| s.ppid) == Some(parent.as_raw()) {
             found.push(Pid::from_raw(pid));
         }
     }
     Ok(found)
 }
 
-/// Field `index` after the comm of /proc/<pid>/stat (0: state, 1: ppid, ...).
-pub fn stat_field(pid: i32, index: usize) -> Result<Option<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    Ok(after_comm.split_whitespace().nth(index).map(str::to_owned))
+/// The state letter of `/proc/<pid>/stat`; `None` when the process is gone.
+pub fn state_of(pid: i32) -> Result<Option<char>> {
+    Ok(procfs::stat(Path::new(procfs::HOST_PROC), pid)?.map(|stat| stat.state))
 }
 
 /// Reads a report pipe to its end.

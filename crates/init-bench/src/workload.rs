@@ -11,6 +11,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{execvp, getpid, getppid, pipe, read, setsid, ForkResult, Pid};
+use undertaker_cgroups::procfs;
 
 use crate::sys;
 
@@ -150,19 +151,14 @@ fn orphans(args: &[String]) -> Result<i32> {
 /// Processes in /proc other than us and our parent (the init), with their states.
 fn processes_besides_us() -> Result<Vec<(i32, char)>> {
     let (own, parent) = (getpid().as_raw(), getppid().as_raw());
+    let proc_root = std::path::Path::new(procfs::HOST_PROC);
     let mut found = Vec::new();
-    for entry in fs::read_dir("/proc")? {
-        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
+    for pid in procfs::pids(proc_root)? {
         if pid == own || pid == parent {
             continue;
         }
-        if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next());
-            found.push((pid, state.unwrap_or('?')));
+        if let Ok(Some(stat)) = procfs::stat(proc_root, pid) {
+            found.push((pid, stat.state));
         }
     }
     Ok(found)

@@ -9,7 +9,7 @@ use crate::layout::backup_path;
 use crate::options::NodeOptions;
 use crate::plan::{Applied, Content, BINARY_MODE};
 use crate::restart::RestartCommand;
-use crate::runtime_config::{RuntimeConfig, RUNTIME_CONFIG_PATH};
+use crate::runtime_config::{self, RuntimeOptions, RUNTIME_CONFIG_PATH};
 use crate::verify::{self, VerifyError};
 use crate::{ConfigError, ContainerdConfig, FsError, InstallState, Plan, RestartError, StateError};
 
@@ -53,6 +53,9 @@ pub enum InstallError {
     },
     #[error(transparent)]
     Files(#[from] FsError),
+    /// The runtime config already on the node is one the shim would refuse; nothing changed.
+    #[error("{0}; fix or remove it, then install again")]
+    RuntimeConfig(#[from] runtime_config::OptionsError),
     #[error(transparent)]
     Restart(#[from] RestartError),
     /// The change was made but did not work; it was rolled back (see `rollback`).
@@ -180,12 +183,13 @@ fn plan_install(
         files.push(destination);
     }
 
-    let runtime_config = runtime_config(config, &node.layout.init_path());
     let runtime_config_path = Path::new(RUNTIME_CONFIG_PATH);
+    let existing = runtime_config::load_existing(&host.path(runtime_config_path))?;
+    let runtime_options = runtime_options(existing, config, &node.layout.init_path());
     plan.set(
         host,
         runtime_config_path,
-        Some(runtime_config.to_file_content().into_bytes()),
+        Some(runtime_config::file_content(&runtime_options).into_bytes()),
         None,
         Content::Text,
     )?;
@@ -237,17 +241,24 @@ fn plan_install(
     Ok(plan)
 }
 
-/// The runtime config: the node's runc options, and where the init is.
-fn runtime_config(config: &ContainerdConfig, init_path: &Path) -> RuntimeConfig {
+/// The runtime options: the node's runc options and where the init is, over whatever else an
+/// operator set in the existing runtime config (`NoPivotRoot`, `IoUid`, ...), which is kept.
+fn runtime_options(
+    existing: RuntimeOptions,
+    config: &ContainerdConfig,
+    init_path: &Path,
+) -> RuntimeOptions {
     let runc = config.runc_options();
     if let Some(runtime) = &runc.from_runtime {
         tracing::info!(runtime = %runtime, systemd_cgroup = runc.systemd_cgroup, "inheriting runc options");
     }
-    RuntimeConfig {
-        binary_name: runc.binary_name,
-        root: runc.root.map(PathBuf::from),
+    let defaults = RuntimeOptions::default();
+    RuntimeOptions {
+        binary_name: runc.binary_name.unwrap_or(defaults.binary_name),
+        root: runc.root.unwrap_or(defaults.root),
         systemd_cgroup: runc.systemd_cgroup,
-        init_path: Some(init_path.to_path_buf()),
+        init_path: init_path.to_string_lossy().into_owned(),
+        ..existing
     }
 }
 

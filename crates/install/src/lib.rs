@@ -1,7 +1,7 @@
 //! Registers the undertaker runtime in containerd's config, installs the binaries, and undoes both.
 //!
-//! Without the default `installer` feature only [`runtime_config`] is built (serde and toml
-//! only), so the shim can read the runtime config file through this crate cheaply.
+//! Without the default `installer` feature only [`runtime_config`] (the runtime config file's
+//! path and content, over `undertaker-options`) and the names below are built.
 //!
 //! With it: [`install()`] and [`uninstall()`] compute a [`Plan`] of whole-file changes (binaries,
 //! the runtime config, containerd's config or a drop-in, a backup, a state file), show it as a

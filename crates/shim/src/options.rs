@@ -1,12 +1,11 @@
 //! Runtime options: what containerd hands the shim in `CreateTaskRequest.options`.
 //!
-//! containerd's CRI decodes a runtime's `options` table into runc's own options
-//! type only for `io.containerd.runc.v1/v2`. For any other runtime type — ours,
-//! `io.containerd.undertaker.v2` — it sends `runtimeoptions.v1.Options`, whose
-//! `ConfigPath` names a TOML file and (containerd >= 1.7) whose `ConfigBody`
-//! carries the whole `options` table when no path is set. Both end up here as
-//! one [`RuntimeOptions`], written in runc's key spelling (`BinaryName`, `Root`,
-//! `SystemdCgroup`, ...) plus our `InitPath`.
+//! The options themselves (keys, defaults, the TOML file) are defined once, in
+//! `undertaker-options`, which the installer and the testbed use too. This module only decodes
+//! the protobuf `Any` containerd sends — runc's own options type, or
+//! `runtimeoptions.v1.Options` whose `ConfigPath` names a TOML file and (containerd >= 1.7)
+//! whose `ConfigBody` carries the runtime's whole `options` table — and keeps a copy of the
+//! options in the bundle for the `delete` action.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +13,7 @@ use containerd_shim_protos::{
     protobuf::{well_known_types::any::Any, CodedInputStream, Message},
     shim::oci::Options as RuncOptions,
 };
-use serde::{Deserialize, Serialize};
+pub use undertaker_options::RuntimeOptions;
 
 /// The type URL containerd gives runc's options.
 pub const RUNC_OPTIONS_TYPE: &str = "containerd.runc.v1.Options";
@@ -30,69 +29,25 @@ pub enum OptionsError {
     UnknownType { type_url: String },
     #[error("runtime options of type {type_url}: cannot decode: {reason}")]
     Decode { type_url: String, reason: String },
-    #[error("runtime config {path}: cannot read: {source}")]
-    ReadConfig {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("runtime config {origin}: {source}")]
-    ParseConfig {
-        origin: String,
-        #[source]
-        source: toml::de::Error,
-    },
+    #[error(transparent)]
+    Config(#[from] undertaker_options::OptionsError),
     #[error("stored options {path}: {reason}")]
     Stored { path: PathBuf, reason: String },
 }
 
-/// The settings the shim runs a container with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
-pub struct RuntimeOptions {
-    /// The runc-compatible binary, a name looked up in PATH or a path.
-    pub binary_name: String,
-    /// runc's state root (`runc --root`).
-    pub root: String,
-    /// Use the systemd cgroup driver (`runc --systemd-cgroup`).
-    pub systemd_cgroup: bool,
-    /// Where undertaker-init is; empty means next to the shim, then the install path.
-    pub init_path: String,
-    pub no_pivot_root: bool,
-    pub no_new_keyring: bool,
-    /// A cgroup to move the shim itself into.
-    pub shim_cgroup: String,
-    /// Owner of the stdio pipes handed to the container.
-    pub io_uid: u32,
-    pub io_gid: u32,
-    /// Accepted so a `options` table that still names these decodes; not used.
-    #[serde(skip_serializing)]
-    pub type_url: String,
-    #[serde(skip_serializing)]
-    pub config_path: String,
-}
-
-impl Default for RuntimeOptions {
-    fn default() -> Self {
-        RuntimeOptions {
-            binary_name: "runc".into(),
-            root: "/run/containerd/runc".into(),
-            systemd_cgroup: false,
-            init_path: String::new(),
-            no_pivot_root: false,
-            no_new_keyring: false,
-            shim_cgroup: String::new(),
-            io_uid: 0,
-            io_gid: 0,
-            type_url: String::new(),
-            config_path: String::new(),
-        }
-    }
-}
-
-impl RuntimeOptions {
+/// What the shim adds to [`RuntimeOptions`]: decoding containerd's `Any`, and the copy in the
+/// bundle.
+pub trait ShimOptions: Sized {
     /// Decodes the options of a create request; `None` means containerd sent none.
-    pub fn from_any(any: Option<&Any>) -> Result<Self, OptionsError> {
+    fn from_any(any: Option<&Any>) -> Result<Self, OptionsError>;
+    /// Stores the options in the bundle for the `delete` action.
+    fn store(&self, bundle: &Path) -> Result<(), OptionsError>;
+    /// Loads what [`ShimOptions::store`] wrote; defaults when nothing was stored.
+    fn load(bundle: &Path) -> Result<Self, OptionsError>;
+}
+
+impl ShimOptions for RuntimeOptions {
+    fn from_any(any: Option<&Any>) -> Result<Self, OptionsError> {
         let Some(any) = any else {
             return Ok(Self::default());
         };
@@ -105,7 +60,7 @@ impl RuntimeOptions {
                         reason: e.to_string(),
                     }
                 })?;
-                Ok(Self::from_runc(&runc))
+                Ok(from_runc(&runc))
             }
             RUNTIME_OPTIONS_TYPE => {
                 let generic =
@@ -113,13 +68,14 @@ impl RuntimeOptions {
                         type_url: any.type_url.clone(),
                         reason,
                     })?;
-                if !generic.config_body.is_empty() {
-                    Self::from_toml(&generic.config_body, "(ConfigBody)")
+                let options = if !generic.config_body.is_empty() {
+                    Self::from_toml(&generic.config_body, "(ConfigBody)")?
                 } else if !generic.config_path.is_empty() {
-                    Self::from_file(Path::new(&generic.config_path))
+                    Self::from_file(Path::new(&generic.config_path))?
                 } else {
-                    Ok(Self::default())
-                }
+                    Self::default()
+                };
+                Ok(options)
             }
             "" if any.value.is_empty() => Ok(Self::default()),
             _ => Err(OptionsError::UnknownType {
@@ -128,53 +84,7 @@ impl RuntimeOptions {
         }
     }
 
-    fn from_runc(runc: &RuncOptions) -> Self {
-        let defaults = Self::default();
-        let or_default = |v: &str, d: &str| {
-            if v.is_empty() {
-                d.to_string()
-            } else {
-                v.to_string()
-            }
-        };
-        RuntimeOptions {
-            binary_name: or_default(&runc.binary_name, &defaults.binary_name),
-            root: or_default(&runc.root, &defaults.root),
-            systemd_cgroup: runc.systemd_cgroup,
-            no_pivot_root: runc.no_pivot_root,
-            no_new_keyring: runc.no_new_keyring,
-            shim_cgroup: runc.shim_cgroup.clone(),
-            io_uid: runc.io_uid,
-            io_gid: runc.io_gid,
-            ..defaults
-        }
-    }
-
-    /// Reads a runtime config file (the `ConfigPath` of the runtime's options).
-    pub fn from_file(path: &Path) -> Result<Self, OptionsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| OptionsError::ReadConfig {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(&text, &path.display().to_string())
-    }
-
-    pub fn from_toml(text: &str, origin: &str) -> Result<Self, OptionsError> {
-        toml::from_str(text).map_err(|source| OptionsError::ParseConfig {
-            origin: origin.to_string(),
-            source,
-        })
-    }
-
-    /// runc's state root for containers of containerd namespace `namespace`:
-    /// `<Root>/<namespace>`, as containerd's runc shim lays it out, so the same
-    /// container id in two namespaces never collides.
-    pub fn runc_root(&self, namespace: &str) -> PathBuf {
-        Path::new(&self.root).join(namespace)
-    }
-
-    /// Stores the options in the bundle for the `delete` action.
-    pub fn store(&self, bundle: &Path) -> Result<(), OptionsError> {
+    fn store(&self, bundle: &Path) -> Result<(), OptionsError> {
         let path = bundle.join(OPTIONS_FILE);
         let json = serde_json::to_vec(self).map_err(|e| OptionsError::Stored {
             path: path.clone(),
@@ -186,8 +96,7 @@ impl RuntimeOptions {
         })
     }
 
-    /// Loads what [`RuntimeOptions::store`] wrote; defaults when nothing was stored.
-    pub fn load(bundle: &Path) -> Result<Self, OptionsError> {
+    fn load(bundle: &Path) -> Result<Self, OptionsError> {
         let path = bundle.join(OPTIONS_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| OptionsError::Stored {
@@ -200,6 +109,29 @@ impl RuntimeOptions {
                 reason: e.to_string(),
             }),
         }
+    }
+}
+
+/// runc's options type, field by field; empty strings keep the defaults.
+fn from_runc(runc: &RuncOptions) -> RuntimeOptions {
+    let defaults = RuntimeOptions::default();
+    let or_default = |v: &str, d: &str| {
+        if v.is_empty() {
+            d.to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    RuntimeOptions {
+        binary_name: or_default(&runc.binary_name, &defaults.binary_name),
+        root: or_default(&runc.root, &defaults.root),
+        systemd_cgroup: runc.systemd_cgroup,
+        no_pivot_root: runc.no_pivot_root,
+        no_new_keyring: runc.no_new_keyring,
+        shim_cgroup: runc.shim_cgroup.clone(),
+        io_uid: runc.io_uid,
+        io_gid: runc.io_gid,
+        ..defaults
     }
 }
 
@@ -326,13 +258,6 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_bad_values_are_errors() {
-        let err = RuntimeOptions::from_toml("BinaryNmae = \"x\"\n", "t").unwrap_err();
-        assert!(err.to_string().contains("BinaryNmae"), "{err}");
-        assert!(RuntimeOptions::from_toml("SystemdCgroup = \"yes\"\n", "t").is_err());
-    }
-
-    #[test]
     fn unknown_option_types_are_refused_by_name() {
         let any = Any {
             type_url: "example.com/Other".into(),
@@ -357,15 +282,6 @@ mod tests {
     }
 
     #[test]
-    fn runc_state_is_kept_per_namespace() {
-        let o = RuntimeOptions::default();
-        assert_eq!(
-            o.runc_root("k8s.io"),
-            Path::new("/run/containerd/runc/k8s.io")
-        );
-    }
-
-    #[test]
     fn stored_options_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
@@ -379,5 +295,29 @@ mod tests {
         };
         o.store(dir.path()).unwrap();
         assert_eq!(RuntimeOptions::load(dir.path()).unwrap(), o);
+    }
+
+    #[test]
+    fn a_file_stored_by_an_earlier_shim_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let earlier = r#"{"BinaryName":"runc","Root":"/run/r","SystemdCgroup":true,"InitPath":"/i","NoPivotRoot":false,"NoNewKeyring":true,"ShimCgroup":"","IoUid":5,"IoGid":6}"#;
+        std::fs::write(dir.path().join(OPTIONS_FILE), earlier).unwrap();
+        let o = RuntimeOptions::load(dir.path()).unwrap();
+        assert_eq!((o.root.as_str(), o.io_uid, o.io_gid), ("/run/r", 5, 6));
+        assert!(o.systemd_cgroup && o.no_new_keyring);
+        o.store(dir.path()).unwrap();
+        let written = std::fs::read_to_string(dir.path().join(OPTIONS_FILE)).unwrap();
+        assert_eq!(written, earlier, "the stored form is unchanged");
+    }
+
+    #[test]
+    fn a_config_body_with_every_runc_key_decodes() {
+        let body =
+            "NoPivotRoot = true\nNoNewKeyring = true\nShimCgroup = \"/s\"\nIoUid = 3\nIoGid = 4\n";
+        let o = RuntimeOptions::from_any(Some(&generic("", body))).unwrap();
+        assert!(o.no_pivot_root && o.no_new_keyring);
+        assert_eq!((o.shim_cgroup.as_str(), o.io_uid, o.io_gid), ("/s", 3, 4));
+        let typo = RuntimeOptions::from_any(Some(&generic("", "IoUidd = 3\n"))).unwrap_err();
+        assert!(typo.to_string().contains("IoUidd"), "{typo}");
     }
 }

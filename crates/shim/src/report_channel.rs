@@ -197,22 +197,13 @@ fn flush_reaped(reporter: &Reporter, batch: &mut Batch) {
 /// The host pid of the init's child whose pid in the container's namespace is
 /// `ns_pid` (the main process), from the init's children and each child's `NSpid`.
 pub(crate) fn host_pid_of_child(init_host_pid: i32, ns_pid: i32) -> Option<i32> {
-    if init_host_pid <= 0 || ns_pid <= 0 {
-        return None;
-    }
-    crate::tree::children(init_host_pid)
-        .into_iter()
-        .find(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/status"))
-                .ok()
-                .and_then(|status| {
-                    status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("NSpid:"))
-                        .and_then(|pids| pids.split_whitespace().last()?.parse::<i32>().ok())
-                })
-                == Some(ns_pid)
-        })
+    undertaker_cgroups::procfs::child_with_ns_pid(
+        std::path::Path::new(undertaker_cgroups::procfs::HOST_PROC),
+        init_host_pid,
+        ns_pid,
+    )
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use undertaker_events::LeakReason;
 use crate::{
     exits::ExitRouter,
     lifecycle::{timestamp, Events, Reporter, CGROUP_KILL_TIMEOUT},
-    options::RuntimeOptions,
+    options::{RuntimeOptions, ShimOptions},
     publisher::{forward_now, Collected},
     runtime::Runtime,
 };

@@ -1,24 +1,28 @@
 //! A process and its descendants, found through `/proc/<pid>/task/*/children`:
-//! what an exec started, for a SIGKILL of the exec to take along.
+//! what an exec started, for a SIGKILL of the exec to take along. `/proc` is read by
+//! `undertaker_cgroups::procfs`.
 
 use std::path::Path;
 
 use nix::{sys::signal::Signal, unistd::Pid};
-use undertaker_cgroups::ProcessInfo;
+use undertaker_cgroups::{procfs, ProcessInfo};
 
 /// Passes over the tree, to catch children forked while it is being killed.
 const PASSES: usize = 3;
 
+fn host_proc() -> &'static Path {
+    Path::new(procfs::HOST_PROC)
+}
+
 /// `root`'s live descendants (root first), as `/proc` shows them now.
 pub fn descendants(root: i32) -> Vec<ProcessInfo> {
-    let proc_root = Path::new("/proc");
     let mut found = Vec::new();
     let mut queue = vec![root];
     while let Some(pid) = queue.pop() {
         if found.iter().any(|p: &ProcessInfo| p.pid == pid) {
             continue;
         }
-        let Ok(Some(info)) = ProcessInfo::read(proc_root, pid) else {
+        let Ok(Some(info)) = ProcessInfo::read(host_proc(), pid) else {
             continue;
         };
         found.push(info);
@@ -27,38 +31,19 @@ pub fn descendants(root: i32) -> Vec<ProcessInfo> {
     found
 }
 
-/// `pid`'s children, from every one of its threads' `children` lists.
+/// `pid`'s children, from every one of its threads' `children` lists; none when unreadable.
 pub fn children(pid: i32) -> Vec<i32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .flat_map(|task| {
-            let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            list.split_whitespace()
-                .filter_map(|c| c.parse::<i32>().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    procfs::children(host_proc(), pid).unwrap_or_else(|e| {
+        tracing::debug!(pid, "cannot list children: {e}");
+        Vec::new()
+    })
 }
 
 /// Whether `pid` is in the middle of exiting (PF_EXITING in `/proc/<pid>/stat`'s
 /// flags): an init that is PID 1 of its namespace stays so until every other
 /// process of the namespace is gone.
 pub fn is_exiting(pid: i32) -> bool {
-    const PF_EXITING: u64 = 0x4;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return false;
-    };
-    rest.split_whitespace()
-        .nth(6)
-        .and_then(|flags| flags.parse::<u64>().ok())
-        .is_some_and(|flags| flags & PF_EXITING != 0)
+    procfs::stat(host_proc(), pid).is_ok_and(|stat| stat.is_some_and(|s| s.is_exiting()))
 }
 
 /// SIGKILLs `root` and all its descendants; returns every process it signalled.

@@ -7,7 +7,10 @@ use containerd_shim_protos::{
     types::introspection::{RuntimeInfo, RuntimeVersion},
 };
 
-use crate::{options::RuntimeOptions, RUNTIME_TYPE, VERSION};
+use crate::{
+    options::{RuntimeOptions, ShimOptions},
+    RUNTIME_TYPE, VERSION,
+};
 
 /// The text `-version` prints, in the layout containerd's own shims use.
 pub fn version_text() -> String {

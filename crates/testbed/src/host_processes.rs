@@ -1,9 +1,11 @@
 //! Processes as the host sees them: who is in a container's cgroup, which of them are zombies,
 //! and what is still running anywhere on the host with a marker in its command line. Read
-//! straight from /proc and the cgroup filesystems, independently of the code under test.
+//! from /proc through `undertaker_cgroups::procfs` (the workspace's one /proc reader), whose
+//! parsing has its own fixture tests.
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use undertaker_cgroups::procfs as proc_files;
 
 use crate::container::Container;
 use crate::procfs;
@@ -23,19 +25,12 @@ pub struct HostProcess {
 impl HostProcess {
     /// Reads `pid` from /proc; `None` if it is gone.
     pub fn read(pid: i32) -> Option<HostProcess> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The comm is parenthesised and may itself contain ") ".
-        let open = stat.find('(')?;
-        let close = stat.rfind(')')?;
-        let comm = stat.get(open + 1..close)?.to_string();
-        let mut rest = stat.get(close + 1..)?.split_whitespace();
-        let state = rest.next()?.chars().next()?;
-        let ppid = rest.next()?.parse().ok()?;
+        let stat = proc_files::stat(procfs::host_proc(), pid).ok()??;
         Some(HostProcess {
             pid,
-            ppid,
-            state,
-            comm,
+            ppid: stat.ppid,
+            state: stat.state,
+            comm: stat.comm,
             cmdline: procfs::cmdline(pid).join(" "),
         })
     }
@@ -53,14 +48,13 @@ impl HostProcess {
 /// Whether `/proc/<pid>/cgroup` places `pid` in cgroup `path` (e.g. `/parent/id`) or below it,
 /// in any hierarchy.
 fn is_in_cgroup(pid: i32, path: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+    let Ok(Some(members)) = proc_files::cgroup_paths(procfs::host_proc(), pid) else {
         return false;
     };
     let below = format!("{}/", path.trim_end_matches('/'));
-    text.lines().any(|line| {
-        let member = line.splitn(3, ':').nth(2).unwrap_or_default();
-        member == path || member.starts_with(&below)
-    })
+    members
+        .iter()
+        .any(|member| member == path || member.starts_with(&below))
 }
 
 /// Every process whose `/proc/<pid>/cgroup` names cgroup `path` or a cgroup below it:

@@ -50,3 +50,4 @@ pub use testbed::{
 };
 pub use undertaker_cri::{api, CriClient};
 pub use undertaker_events::{EventRecord, ProcessRecord};
+pub use undertaker_options::RuntimeOptions;

@@ -1,90 +1,34 @@
-//! What /proc and the cgroup filesystems say about processes, mounts and cgroups.
+//! What /proc and the cgroup filesystems say about processes, mounts and cgroups, for the
+//! harness. /proc itself is read by `undertaker_cgroups::procfs`, the workspace's one reader.
 
 use std::path::{Path, PathBuf};
 
+use undertaker_cgroups::procfs as proc_files;
+pub use undertaker_cgroups::procfs::{parse_mountinfo, Mount as MountEntry};
+
+pub(crate) fn host_proc() -> &'static Path {
+    Path::new(proc_files::HOST_PROC)
+}
+
 /// The pids of all processes visible in /proc.
 pub fn all_pids() -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    proc_files::pids(host_proc()).unwrap_or_default()
 }
 
 /// The command line of `pid`, split at NULs (empty for kernel threads and gone processes).
 pub fn cmdline(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|bytes| {
-            bytes
-                .split(|byte| *byte == 0)
-                .filter(|arg| !arg.is_empty())
-                .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut args = proc_files::cmdline(host_proc(), pid)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    args.retain(|arg| !arg.is_empty());
+    args
 }
 
 /// Whether `pid` still exists and is not a zombie.
 pub fn is_running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the parenthesised comm, which may itself contain ")".
-            let after_comm = &stat[stat.rfind(')')? + 1..];
-            after_comm
-                .split_whitespace()
-                .next()
-                .map(|state| state != "Z" && state != "X")
-        })
-        .unwrap_or(false)
-}
-
-/// One line of /proc/self/mountinfo, the parts we use.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountEntry {
-    pub mount_point: PathBuf,
-    /// The per-mount options (`rw,nosuid,nodev,...`).
-    pub options: String,
-    pub fs_type: String,
-}
-
-/// Parses mountinfo text (see proc(5)); mount points have `\040`-style octal escapes.
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let separator = fields.iter().position(|field| *field == "-")?;
-            Some(MountEntry {
-                mount_point: PathBuf::from(unescape_octal(fields.get(4)?)),
-                options: fields.get(5)?.to_string(),
-                fs_type: fields.get(separator + 1)?.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = bytes.get(index + 1..index + 4).and_then(|digits| {
-            let digits = std::str::from_utf8(digits).ok()?;
-            u8::from_str_radix(digits, 8).ok()
-        });
-        match (bytes[index], escaped) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                index += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    proc_files::stat(host_proc(), pid)
+        .is_ok_and(|stat| stat.is_some_and(|s| !s.is_zombie_or_dead()))
 }
 
 /// This process's mounts.
@@ -94,7 +38,7 @@ pub fn mounts() -> Vec<MountEntry> {
 
 /// The mounts process `pid` sees (`self` for this one): a container's, read from the host.
 pub fn mounts_of(pid: impl std::fmt::Display) -> Vec<MountEntry> {
-    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+    std::fs::read_to_string(host_proc().join(pid.to_string()).join("mountinfo"))
         .map(|text| parse_mountinfo(&text))
         .unwrap_or_default()
 }
@@ -163,25 +107,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mountinfo_lines_give_mount_point_and_type() {
-        let text = "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n\
-                    40 30 0:33 / /sys/fs/cgroup/memory rw shared:9 - cgroup cgroup rw,memory\n";
-        let entries = parse_mountinfo(text);
-        assert_eq!(
-            entries,
-            [
-                MountEntry {
-                    mount_point: "/mnt/with space".into(),
-                    options: "rw,noatime".into(),
-                    fs_type: "ext3".into()
-                },
-                MountEntry {
-                    mount_point: "/sys/fs/cgroup/memory".into(),
-                    options: "rw".into(),
-                    fs_type: "cgroup".into()
-                },
-            ]
-        );
+    fn this_process_sees_its_proc_mount() {
+        let proc = mounts()
+            .into_iter()
+            .find(|entry| entry.mount_point == Path::new("/proc"))
+            .expect("/proc is mounted");
+        assert_eq!(proc.fs_type, "proc");
+        assert!(!proc.options.is_empty());
     }
 
     #[test]

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use undertaker_cri::{api, CriClient};
+use undertaker_options::RuntimeOptions;
 
 use crate::build_dirs::current_profile_dir;
-use crate::config::{containerd_config, undertaker_runtime_options, ConfigInputs};
+use crate::config::{
+    containerd_config, undertaker_runtime_options, undertaker_runtime_options_file, ConfigInputs,
+};
 use crate::daemon::{log_tail, Daemon};
 use crate::error::{Result, TestbedError};
 use crate::images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
@@ -157,9 +160,11 @@ impl Testbed {
         let config = containerd_config(&self.layout, &inputs);
         std::fs::write(&self.layout.config, config)
             .map_err(TestbedError::io("write", &self.layout.config))?;
-        let options = undertaker_runtime_options(&self.layout, &self.options.bin_dir);
-        std::fs::write(&self.layout.runtime_options, options)
-            .map_err(TestbedError::io("write", &self.layout.runtime_options))
+        std::fs::write(
+            &self.layout.runtime_options,
+            undertaker_runtime_options_file(&self.runtime_options()),
+        )
+        .map_err(TestbedError::io("write", &self.layout.runtime_options))
     }
 
     /// Imports the busybox and pause images into containerd namespace `namespace` (e.g. for
@@ -250,6 +255,11 @@ impl Testbed {
     /// runc's state root for runtime `undertaker` (`Root` in the runtime options).
     pub fn undertaker_runc_root(&self) -> &Path {
         &self.layout.undertaker_runc_root
+    }
+
+    /// The undertaker runtime's options, as written to [`Testbed::runtime_options_path`].
+    pub fn runtime_options(&self) -> RuntimeOptions {
+        undertaker_runtime_options(&self.layout, &self.options.bin_dir)
     }
 
     /// The undertaker runtime's options file (`ConfigPath`).

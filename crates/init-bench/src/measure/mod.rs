@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
+use undertaker_cgroups::procfs;
 
 use crate::sandbox::{Options, Sandbox};
 use crate::workload::command_line;
@@ -60,16 +61,12 @@ pub fn cpu_ns(pid: Pid) -> Result<u64> {
 
 /// A `Name:   value kB` field of /proc/<pid>/status, as a number.
 pub fn status_field(pid: Pid, name: &str) -> Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = text
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
-    line.split_whitespace()
-        .next()
-        .context("empty field")?
-        .parse()
-        .context(name.to_owned())
+    let proc_root = std::path::Path::new(procfs::HOST_PROC);
+    let status =
+        procfs::status(proc_root, pid.as_raw())?.with_context(|| format!("pid {pid} is gone"))?;
+    status
+        .number(name)
+        .with_context(|| format!("no number {name} in /proc/{pid}/status"))
 }
 
 /// The executable running the benchmark, to run workloads from.

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{cpu_ns, status_field, Init};
-use crate::sandbox::{children_of, stat_field};
+use crate::sandbox::{children_of, state_of};
 
 const PIDS_ROOT: &str = "/sys/fs/cgroup/pids";
 /// How often zombies are counted.
@@ -137,8 +137,8 @@ pub fn measure(init: &Init, orphans: usize) -> Result<ReapResult> {
 fn count_states(pids: &[i32]) -> (u64, u64) {
     let (mut zombies, mut alive) = (0, 0);
     for &pid in pids {
-        match stat_field(pid, 0).ok().flatten().as_deref() {
-            Some("Z") => zombies += 1,
+        match state_of(pid).ok().flatten() {
+            Some('Z') => zombies += 1,
             Some(_) => alive += 1,
             None => {}
         }

@@ -135,11 +135,12 @@ async fn installs_everything_then_a_second_install_changes_nothing() {
             & 0o777;
         assert_eq!(mode, 0o755, "{binary}");
     }
-    let runtime = RuntimeConfig::parse(&node.read(RUNTIME_CONFIG_PATH)).unwrap();
+    let runtime =
+        RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
     assert!(runtime.systemd_cgroup, "inherited from runc's options");
     assert_eq!(
-        runtime.init_path.as_deref(),
-        Some(Path::new("/usr/local/lib/undertaker/undertaker-init"))
+        runtime.init_path,
+        "/usr/local/lib/undertaker/undertaker-init"
     );
     assert_eq!(node.read("/etc/undertaker/backup/config.toml"), original);
     let backup_mode = std::fs::metadata(node.local("/etc/undertaker/backup/config.toml"))
@@ -234,13 +235,13 @@ async fn an_edited_config_loses_only_what_install_added() {
     let node = Node::with_config(Some("v2-custom-runc.toml"));
     let original = node.read(CONFIG);
     installed(install(&node.install_options()).await.unwrap());
-    let runtime = RuntimeConfig::parse(&node.read(RUNTIME_CONFIG_PATH)).unwrap();
+    let runtime =
+        RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
     assert_eq!(
-        runtime.binary_name.as_deref(),
-        Some("/opt/runc/bin/runc"),
+        runtime.binary_name, "/opt/runc/bin/runc",
         "custom BinaryName inherited"
     );
-    assert_eq!(runtime.root.as_deref(), Some(Path::new("/run/custom-runc")));
+    assert_eq!(runtime.root, "/run/custom-runc");
 
     // The operator changes the config after the install.
     let edited = format!("{}\n[debug]\n  level = \"debug\"\n", node.read(CONFIG));
@@ -408,4 +409,46 @@ async fn uninstall_with_a_foreign_handler_table_in_a_fresh_state_removes_it() {
         "{outcome:?}"
     );
     assert!(!node.read(CONFIG).contains("undertaker"));
+}
+
+#[tokio::test]
+async fn keys_the_shim_accepts_in_an_existing_runtime_config_are_kept() {
+    let node = Node::with_config(Some("v2-systemd.toml"));
+    let path = node.local(RUNTIME_CONFIG_PATH);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // What an operator may add for the shim: keys the installer does not manage.
+    let operator = "NoPivotRoot = true\nNoNewKeyring = true\nShimCgroup = \"/shims\"\nIoUid = 1000\nIoGid = 1001\n";
+    std::fs::write(&path, operator).unwrap();
+    let shim_reads = RuntimeOptions::from_toml(operator, "operator").unwrap();
+    installed(install(&node.install_options()).await.unwrap());
+    let runtime =
+        RuntimeOptions::from_toml(&node.read(RUNTIME_CONFIG_PATH), RUNTIME_CONFIG_PATH).unwrap();
+    assert!(runtime.no_pivot_root && runtime.no_new_keyring);
+    assert_eq!(
+        (runtime.shim_cgroup.as_str(), runtime.io_uid, runtime.io_gid),
+        (shim_reads.shim_cgroup.as_str(), 1000, 1001)
+    );
+    assert!(
+        runtime.systemd_cgroup,
+        "still inherited from runc's options"
+    );
+    assert_eq!(
+        install(&node.install_options()).await.unwrap(),
+        InstallOutcome::Unchanged
+    );
+}
+
+#[tokio::test]
+async fn an_existing_runtime_config_the_shim_refuses_stops_the_install_untouched() {
+    let node = Node::with_config(Some("v2-systemd.toml"));
+    let path = node.local(RUNTIME_CONFIG_PATH);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "NoPivotRooot = true\n").unwrap();
+    let before = node.snapshot();
+    let error = install(&node.install_options()).await.unwrap_err();
+    assert!(matches!(error, InstallError::RuntimeConfig(_)), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("NoPivotRooot"), "{message}");
+    assert!(message.contains(RUNTIME_CONFIG_PATH), "{message}");
+    assert_eq!(node.snapshot(), before);
 }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     error::{Result, ShimError},
-    options::RuntimeOptions,
+    options::{RuntimeOptions, ShimOptions},
     report_channel,
     runtime::LaunchOpts,
     stdio::{IoOwner, PreparedIo, ProcessIo, StdioSpec},

@@ -12,7 +12,7 @@ use containerd_shim_protos::ttrpc::Code;
 use serde_json::Value;
 use undertaker_reliability::bundle::{self, bind_rootfs, Bundle};
 use undertaker_reliability::own_shim::{context, refusal, runtime_options, OwnShim};
-use undertaker_testbed::{cgroup_dirs, Testbed};
+use undertaker_testbed::{cgroup_dirs, RuntimeOptions, Testbed};
 
 /// The containerd namespace the hand-started shim serves.
 pub const NAMESPACE: &str = "reliability";
@@ -72,12 +72,11 @@ impl Fixture {
 
     /// The testbed's runtime options with `InitPath` replaced, as a `ConfigBody`.
     pub fn options_with_init(&self, init: &Path) -> Any {
-        let body = format!(
-            "Root = {:?}\nInitPath = {:?}\n",
-            self.testbed.undertaker_runc_root(),
-            init
-        );
-        runtime_options("", &body)
+        let options = RuntimeOptions {
+            init_path: init.to_string_lossy().into_owned(),
+            ..self.testbed.runtime_options()
+        };
+        runtime_options("", &options.to_toml())
     }
 
     /// A create request for `bundle`, its rootfs bound from the busybox tree.
