@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::report::{format_ratio, Row};
+use crate::report::Row;
 
 const UNDERTAKER_COLOR: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
 const RUNC_COLOR: RGBColor = RGBColor(0xa0, 0xa0, 0xa0);
@@ -61,13 +61,19 @@ where
     // `a..b` segmented has a segment for each of a..=b.
     // Room above the tallest whisker for the value labels; a flat 1 when everything is 0.
     let top = if highest > 0.0 { highest * 1.25 } else { 1.0 };
-    let caption = format!("{} (ratio {})", row.title, format_ratio(row.ratio));
+    // Growth rows (churn) can shrink: room below 0 for a negative bar.
+    let lowest = sides
+        .iter()
+        .map(|(_, summary, _)| summary.min)
+        .fold(0.0, f64::min);
+    let bottom = lowest * 1.25;
+    let caption = format!("{} (ratio {})", row.title, row.format_ratio());
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 14))
         .margin(8)
         .x_label_area_size(24)
         .y_label_area_size(56)
-        .build_cartesian_2d((0..sides.len() as i32 - 1).into_segmented(), 0.0..top)
+        .build_cartesian_2d((0..sides.len() as i32 - 1).into_segmented(), bottom..top)
         .map_err(plot_error)?;
     chart
         .configure_mesh()
@@ -104,7 +110,7 @@ where
                 10,
             )])
             .map_err(plot_error)?;
-        let label = row.unit.format(summary.median);
+        let label = row.format_value(summary.median);
         chart
             .draw_series([
                 EmptyElement::at((SegmentValue::CenterOf(index), summary.max))

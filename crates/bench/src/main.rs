@@ -3,6 +3,7 @@
 //! BENCHMARKS.md. Needs root.
 
 mod chart;
+mod goal;
 mod handler;
 mod machine;
 mod options;
@@ -11,13 +12,13 @@ mod report;
 mod run;
 mod scenario;
 mod stats;
+mod unit;
 
 use anyhow::Result;
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<()> {
-    let options = options::Options::parse();
+    let options = options::Options::from_command_line();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -25,7 +25,7 @@ impl ShimMemory {
         let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
             .with_context(|| format!("read /proc/{pid}/smaps_rollup"))?;
         let field = |text: &str, name: &str, file: &str| {
-            kb_field(text, name).with_context(|| format!("no {name} in /proc/{pid}/{file}"))
+            number_field(text, name).with_context(|| format!("no {name} in /proc/{pid}/{file}"))
         };
         Ok(ShimMemory {
             vm_rss_kb: field(&status, "VmRSS", "status")?,
@@ -35,14 +35,117 @@ impl ShimMemory {
     }
 }
 
-/// The value of a `Name:   1234 kB` line.
-fn kb_field(text: &str, name: &str) -> Option<u64> {
+/// The number of a `Name:   1234 kB` or `Name:\t12` line.
+fn number_field(text: &str, name: &str) -> Option<u64> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?
         .split_whitespace()
         .next()?
         .parse()
         .ok()
+}
+
+/// CPU time a process has used, from `/proc/<pid>/stat`, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTime {
+    /// `utime + stime`: all of the process's threads, the ones that have exited too.
+    pub own_ms: f64,
+    /// `cutime + cstime`: children it has waited for (the `runc` processes a shim runs).
+    pub children_ms: f64,
+}
+
+impl CpuTime {
+    pub fn read(pid: i32) -> Result<CpuTime> {
+        let path = format!("/proc/{pid}/stat");
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+        let ticks = stat_ticks(&stat).with_context(|| format!("parse {path}: {stat:?}"))?;
+        let per_second = clock_ticks_per_second()?;
+        let ms = |ticks: u64| ticks as f64 * 1000.0 / per_second;
+        Ok(CpuTime {
+            own_ms: ms(ticks.0),
+            children_ms: ms(ticks.1),
+        })
+    }
+}
+
+/// `(utime + stime, cutime + cstime)` in clock ticks from the text of `/proc/<pid>/stat`.
+fn stat_ticks(stat: &str) -> Option<(u64, u64)> {
+    // The comm is parenthesised and may hold spaces and `)`: count fields after the last `)`.
+    // Field 3 (state) is the first there; utime, stime, cutime, cstime are fields 14 to 17.
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    let fields: Vec<u64> = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match fields[..] {
+        [utime, stime, cutime, cstime] => Some((utime + stime, cutime + cstime)),
+        _ => None,
+    }
+}
+
+/// The unit of the times in `/proc/<pid>/stat` (USER_HZ).
+fn clock_ticks_per_second() -> Result<f64> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .context("sysconf(CLK_TCK)")?
+        .context("sysconf(CLK_TCK): no value")?;
+    Ok(ticks as f64)
+}
+
+/// Context switches of each live thread of a process, by thread id
+/// (`voluntary_ctxt_switches` plus `nonvoluntary_ctxt_switches` of each
+/// `/proc/<pid>/task/<tid>/status`): how often each was woken up, or descheduled while it ran.
+pub fn thread_switches(pid: i32) -> Result<HashMap<i32, u64>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut threads = HashMap::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
+        let entry = entry.with_context(|| format!("read {dir}"))?;
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        let path = entry.path().join("status");
+        // A thread that exited since the listing is not there any more.
+        let Ok(status) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let switches = status_switches(&status)
+            .with_context(|| format!("no context switches in {}", path.display()))?;
+        threads.insert(tid, switches);
+    }
+    Ok(threads)
+}
+
+/// The wake-ups between two [`thread_switches`] readings of one process: each thread's
+/// growth (all of it for a thread born in between), and one for each thread that exited in
+/// between (its counts went with it; it woke up at least to exit).
+pub fn wakeups_between(before: &HashMap<i32, u64>, after: &HashMap<i32, u64>) -> u64 {
+    let grown: u64 = after
+        .iter()
+        .map(|(tid, now)| now.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    let exited = before.keys().filter(|tid| !after.contains_key(tid)).count();
+    grown + exited as u64
+}
+
+fn status_switches(status: &str) -> Option<u64> {
+    Some(
+        number_field(status, "voluntary_ctxt_switches")?
+            + number_field(status, "nonvoluntary_ctxt_switches")?,
+    )
+}
+
+/// How many file descriptors a process has open (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: i32) -> Result<usize> {
+    let dir = format!("/proc/{pid}/fd");
+    Ok(std::fs::read_dir(&dir)
+        .with_context(|| format!("read {dir}"))?
+        .count())
 }
 
 /// The shims serving containerd at `socket`, by the id they were started for (`-id`, the
@@ -131,5 +234,67 @@ impl CgroupWatch {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real line of /proc/<pid>/stat, with a comm that holds a space and a parenthesis.
+    const STAT: &str = "4242 (shim (v2) x) S 1 4242 4242 0 -1 4194560 1861 0 0 0 \
+                        37 12 5 7 20 0 11 0 2203 1259929600 1593 18446744073709551615";
+
+    #[test]
+    fn stat_ticks_add_user_and_system_time_after_the_comm() {
+        assert_eq!(stat_ticks(STAT), Some((49, 12)));
+    }
+
+    #[test]
+    fn a_short_stat_has_no_ticks() {
+        assert_eq!(stat_ticks("4242 (shim) S 1 4242"), None);
+        assert_eq!(stat_ticks("no comm at all"), None);
+    }
+
+    #[test]
+    fn status_switches_add_both_kinds_and_need_both() {
+        let status = "Name:\tshim\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(status_switches(status), Some(123));
+        assert_eq!(status_switches("voluntary_ctxt_switches:\t120\n"), None);
+    }
+
+    #[test]
+    fn wakeups_count_growth_new_threads_and_one_per_exited_thread() {
+        let before = HashMap::from([(1, 100), (2, 50), (3, 7)]);
+        // 1 grew by 5, 2 exited, 3 did nothing, 4 was born with 2.
+        let after = HashMap::from([(1, 105), (3, 7), (4, 2)]);
+        assert_eq!(wakeups_between(&before, &after), 5 + 1 + 2);
+        assert_eq!(wakeups_between(&before, &before), 0);
+    }
+
+    #[test]
+    fn number_fields_are_found_by_their_whole_name() {
+        let status = "VmRSS:\t   6544 kB\nRssAnon:\t    1228 kB\n";
+        assert_eq!(number_field(status, "RssAnon"), Some(1228));
+        assert_eq!(number_field(status, "Rss"), None);
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_switches_and_fds() {
+        let me = std::process::id() as i32;
+        // Burn CPU until a clock tick has been counted (a tick is 10 ms at USER_HZ 100).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while CpuTime::read(me).expect("cpu").own_ms == 0.0 && std::time::Instant::now() < deadline
+        {
+            std::hint::black_box((0..10_000u64).sum::<u64>());
+        }
+        assert!(CpuTime::read(me).expect("cpu").own_ms > 0.0);
+        let threads = thread_switches(me).expect("switches");
+        assert!(
+            threads.get(&me).is_some_and(|&switches| switches > 0),
+            "{threads:?}"
+        );
+        // stdin, stdout, stderr at least.
+        assert!(open_fds(me).expect("fds") >= 3);
     }
 }

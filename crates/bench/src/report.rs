@@ -5,74 +5,10 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+pub use crate::goal::{Bound, Goal};
 use crate::handler::PerHandler;
 use crate::stats::{ratio, Summary};
-
-/// The unit samples are kept and shown in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    /// MiB (memory read in kB from /proc, divided by 1024).
-    Mib,
-    Milliseconds,
-    Count,
-}
-
-impl Unit {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Unit::Mib => "MiB",
-            Unit::Milliseconds => "ms",
-            Unit::Count => "count",
-        }
-    }
-
-    /// A value with as many decimals as its size deserves.
-    pub fn format(self, value: f64) -> String {
-        match self {
-            Unit::Count => format!("{value:.0}"),
-            Unit::Mib => format!("{value:.1}"),
-            Unit::Milliseconds if value < 10.0 => format!("{value:.2}"),
-            Unit::Milliseconds if value < 100.0 => format!("{value:.1}"),
-            Unit::Milliseconds => format!("{value:.0}"),
-        }
-    }
-}
-
-/// What undertaker should achieve relative to runc (ratio = undertaker median / runc median).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum Goal {
-    /// No goal; the row is for information.
-    None,
-    /// ratio <= value.
-    RatioAtMost(f64),
-    /// ratio < value.
-    RatioBelow(f64),
-    /// undertaker's largest sample is zero.
-    UndertakerZero,
-}
-
-impl Goal {
-    pub fn describe(self) -> String {
-        match self {
-            Goal::None => "–".to_string(),
-            Goal::RatioAtMost(limit) => format!("≤ {limit}× runc"),
-            Goal::RatioBelow(limit) => format!("< {limit}× runc"),
-            Goal::UndertakerZero => "undertaker 0".to_string(),
-        }
-    }
-
-    /// Whether the goal was met; `None` without a goal or without the numbers to judge.
-    pub fn met(self, undertaker: &Summary, ratio: Option<f64>) -> Option<bool> {
-        match self {
-            Goal::None => None,
-            Goal::RatioAtMost(limit) => ratio.map(|ratio| ratio <= limit),
-            Goal::RatioBelow(limit) => ratio.map(|ratio| ratio < limit),
-            Goal::UndertakerZero => Some(undertaker.max == 0.0),
-        }
-    }
-}
+pub use crate::unit::Unit;
 
 /// One measurement as taken: what, in which unit, against which goal, and every sample.
 #[derive(Clone, Debug)]
@@ -86,6 +22,33 @@ pub struct Measurement {
     pub unit: Unit,
     pub goal: Goal,
     pub samples: PerHandler,
+    /// Where waiting was cut off: a sample at or above it is a lower bound ("> cap, capped").
+    pub cap: Option<f64>,
+    /// What the numbers alone do not say (start and end values, how a window was scaled).
+    pub detail: Option<String>,
+}
+
+impl Measurement {
+    /// A row without a cap or detail.
+    pub fn new(
+        key: &'static str,
+        label: String,
+        title: String,
+        unit: Unit,
+        goal: Goal,
+        samples: PerHandler,
+    ) -> Measurement {
+        Measurement {
+            key,
+            label,
+            title,
+            unit,
+            goal,
+            samples,
+            cap: None,
+            detail: None,
+        }
+    }
 }
 
 /// A handler's side of a row.
@@ -94,6 +57,25 @@ pub struct Side {
     #[serde(flatten)]
     pub summary: Summary,
     pub samples: Vec<f64>,
+    /// How many samples reached the cap (and are lower bounds).
+    pub capped: usize,
+}
+
+impl Side {
+    fn new(samples: Vec<f64>, cap: Option<f64>) -> Option<Side> {
+        Some(Side {
+            summary: Summary::of(&samples)?,
+            capped: samples
+                .iter()
+                .filter(|&&sample| is_capped(sample, cap))
+                .count(),
+            samples,
+        })
+    }
+}
+
+fn is_capped(value: f64, cap: Option<f64>) -> bool {
+    cap.is_some_and(|cap| value >= cap)
 }
 
 /// A row of the table and of the JSON.
@@ -107,33 +89,84 @@ pub struct Row {
     pub runc: Side,
     /// undertaker's median / runc's median.
     pub ratio: Option<f64>,
+    /// Set when one median was capped: the true ratio is at most or at least `ratio`.
+    pub ratio_bound: Option<Bound>,
     pub goal: Goal,
     pub goal_met: Option<bool>,
+    pub cap: Option<f64>,
+    pub detail: Option<String>,
 }
 
 impl Measurement {
     /// The row, or `None` when a handler has no samples (the measurement was skipped).
     pub fn row(self) -> Option<Row> {
-        let undertaker = Summary::of(&self.samples.undertaker)?;
-        let runc = Summary::of(&self.samples.runc)?;
-        let ratio = ratio(&undertaker, &runc);
+        let undertaker = Side::new(self.samples.undertaker, self.cap)?;
+        let runc = Side::new(self.samples.runc, self.cap)?;
+        let capped = |side: &Side| is_capped(side.summary.median, self.cap);
+        let (ratio, ratio_bound) = match (capped(&undertaker), capped(&runc)) {
+            (false, false) => (ratio(&undertaker.summary, &runc.summary), None),
+            (false, true) => (
+                ratio(&undertaker.summary, &runc.summary),
+                Some(Bound::AtMost),
+            ),
+            (true, false) => (
+                ratio(&undertaker.summary, &runc.summary),
+                Some(Bound::AtLeast),
+            ),
+            // Both cut off: nothing to compare.
+            (true, true) => (None, None),
+        };
         Some(Row {
             key: self.key,
             label: self.label,
             title: self.title,
             unit: self.unit,
-            goal_met: self.goal.met(&undertaker, ratio),
+            goal_met: self.goal.met(&undertaker.summary, ratio, ratio_bound),
             ratio,
+            ratio_bound,
             goal: self.goal,
-            undertaker: Side {
-                summary: undertaker,
-                samples: self.samples.undertaker,
-            },
-            runc: Side {
-                summary: runc,
-                samples: self.samples.runc,
-            },
+            undertaker,
+            runc,
+            cap: self.cap,
+            detail: self.detail,
         })
+    }
+}
+
+impl Row {
+    /// A value of this row as shown: `>20000` where it reached the cap.
+    pub fn format_value(&self, value: f64) -> String {
+        if is_capped(value, self.cap) {
+            format!(">{}", self.unit.format(value))
+        } else {
+            self.unit.format(value)
+        }
+    }
+
+    /// The ratio as shown, with `<` or `>` when it is a bound.
+    pub fn format_ratio(&self) -> String {
+        let shown = format_ratio(self.ratio);
+        match (self.ratio, self.ratio_bound) {
+            (Some(_), Some(Bound::AtMost)) => format!("<{shown}"),
+            (Some(_), Some(Bound::AtLeast)) => format!(">{shown}"),
+            _ => shown,
+        }
+    }
+
+    /// One side's min / median / max, with `, capped` when any sample reached the cap.
+    fn min_median_max(&self, side: &Side) -> String {
+        let summary = &side.summary;
+        let values = format!(
+            "{} / {} / {}",
+            self.format_value(summary.min),
+            self.format_value(summary.median),
+            self.format_value(summary.max)
+        );
+        if side.capped > 0 {
+            values + ", capped"
+        } else {
+            values
+        }
     }
 }
 
@@ -145,15 +178,6 @@ pub fn format_ratio(ratio: Option<f64>) -> String {
         Some(ratio) if ratio < 0.01 => format!("{ratio:.4}"),
         Some(ratio) => format!("{ratio:.2}"),
     }
-}
-
-fn min_median_max(unit: Unit, summary: &Summary) -> String {
-    format!(
-        "{} / {} / {}",
-        unit.format(summary.min),
-        unit.format(summary.median),
-        unit.format(summary.max)
-    )
 }
 
 /// The rows as a Markdown table (readable as it is in a terminal).
@@ -179,12 +203,21 @@ pub fn markdown_table(rows: &[Row]) -> String {
             row.label,
             row.unit.symbol(),
             count,
-            min_median_max(row.unit, &row.undertaker.summary),
-            min_median_max(row.unit, &row.runc.summary),
-            format_ratio(row.ratio),
+            row.min_median_max(&row.undertaker),
+            row.min_median_max(&row.runc),
+            row.format_ratio(),
             row.goal.describe(),
             met
         );
+    }
+    let details: Vec<String> = rows
+        .iter()
+        .filter_map(|row| Some(format!("- {}: {}", row.key, row.detail.as_ref()?)))
+        .collect();
+    if !details.is_empty() {
+        out.push('\n');
+        out.push_str(&details.join("\n"));
+        out.push('\n');
     }
     out
 }
@@ -194,26 +227,68 @@ mod tests {
     use super::*;
 
     fn measurement(unit: Unit, goal: Goal, undertaker: &[f64], runc: &[f64]) -> Measurement {
-        Measurement {
-            key: "test",
-            label: "a row".to_string(),
-            title: "row".to_string(),
+        Measurement::new(
+            "test",
+            "a row".to_string(),
+            "row".to_string(),
             unit,
             goal,
-            samples: PerHandler {
+            PerHandler {
                 undertaker: undertaker.to_vec(),
                 runc: runc.to_vec(),
             },
-        }
+        )
     }
 
     #[test]
-    fn values_get_decimals_by_unit_and_size() {
-        assert_eq!(Unit::Count.format(5001.0), "5001");
-        assert_eq!(Unit::Mib.format(6.4567), "6.5");
-        assert_eq!(Unit::Milliseconds.format(4.5678), "4.57");
-        assert_eq!(Unit::Milliseconds.format(31.4159), "31.4");
-        assert_eq!(Unit::Milliseconds.format(10_031.6), "10032");
+    fn a_capped_side_is_marked_and_makes_the_ratio_a_bound() {
+        let mut capped = measurement(
+            Unit::Milliseconds,
+            Goal::RatioAtMost(1.0),
+            &[1010.0],
+            &[20_000.0],
+        );
+        capped.cap = Some(20_000.0);
+        let row = capped.row().expect("both sides");
+        assert_eq!((row.undertaker.capped, row.runc.capped), (0, 1));
+        assert_eq!(row.ratio_bound, Some(Bound::AtMost));
+        assert_eq!(row.format_ratio(), "<0.05");
+        assert_eq!(row.goal_met, Some(true));
+        let table = markdown_table(std::slice::from_ref(&row));
+        assert!(
+            table.contains("| 1010 / 1010 / 1010 | >20000 / >20000 / >20000, capped | <0.05 |"),
+            "{table}"
+        );
+        let json = serde_json::to_value(&row).expect("json");
+        assert_eq!(json["runc"]["capped"], 1);
+        assert_eq!(json["ratio_bound"], "at_most");
+        assert_eq!(json["cap"], 20_000.0);
+    }
+
+    #[test]
+    fn a_side_capped_in_one_sample_only_keeps_a_plain_ratio() {
+        let mut capped = measurement(Unit::Milliseconds, Goal::None, &[5.0], &[1.0, 2.0, 9.0]);
+        capped.cap = Some(9.0);
+        let row = capped.row().expect("both sides");
+        assert_eq!(row.runc.capped, 1);
+        assert_eq!((row.ratio, row.ratio_bound), (Some(2.5), None));
+        assert_eq!(row.min_median_max(&row.runc), "1.00 / 2.00 / >9.00, capped");
+    }
+
+    #[test]
+    fn both_sides_capped_have_no_ratio() {
+        let mut capped = measurement(Unit::Milliseconds, Goal::RatioAtMost(1.0), &[9.0], &[9.0]);
+        capped.cap = Some(9.0);
+        let row = capped.row().expect("both sides");
+        assert_eq!((row.ratio, row.goal_met), (None, None));
+    }
+
+    #[test]
+    fn details_follow_the_table() {
+        let mut with_detail = measurement(Unit::Count, Goal::None, &[0.0], &[1.0]);
+        with_detail.detail = Some("undertaker 12 → 12".to_string());
+        let table = markdown_table(&[with_detail.row().expect("both sides")]);
+        assert!(table.ends_with("\n- test: undertaker 12 → 12\n"), "{table}");
     }
 
     #[test]

@@ -113,10 +113,24 @@ pub async fn run(options: Options) -> Result<()> {
 }
 
 async fn measure_all(testbed: &Testbed, options: &Options) -> Result<Vec<Measurement>> {
-    let mut measurements = scenario::idle_pods::measure(testbed, options).await?;
-    measurements.extend(scenario::fork_tree::measure(testbed, options).await?);
-    measurements.extend(scenario::orphan_storm::measure(testbed, options).await?);
-    Ok(measurements)
+    use scenario::*;
+    let mut all = timed("idle pods", idle_pods::measure(testbed, options)).await?;
+    all.extend(timed("fork tree", fork_tree::measure(testbed, options)).await?);
+    all.extend(timed("orphan storm", orphan_storm::measure(testbed, options)).await?);
+    all.extend(timed("churn", churn::measure(testbed, options)).await?);
+    all.extend(timed("exec", exec::measure(testbed, options)).await?);
+    all.extend(timed("exec probe", exec_probe::measure(testbed, options)).await?);
+    all.extend(timed("throughput", throughput::measure(testbed, options)).await?);
+    all.extend(timed("burst", burst::measure(testbed, options)).await?);
+    Ok(all)
+}
+
+/// Runs one scenario and says on stderr how long it took.
+async fn timed<T>(name: &str, scenario: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let started = Instant::now();
+    let result = scenario.await;
+    eprintln!("[{name}: {:.1} s]", started.elapsed().as_secs_f64());
+    result
 }
 
 fn write_outputs(options: &Options, results: &Results<'_>) -> Result<()> {

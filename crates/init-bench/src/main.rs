@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use undertaker_init_bench::locate;
 use undertaker_init_bench::measure::{self, idle, latency, reap, trickle, Init};
@@ -73,11 +73,12 @@ fn main() -> Result<()> {
         eprintln!("measuring {} at rest ...", init.name);
         results.push(InitResult {
             name: init.name.clone(),
-            binary_bytes: measure::size(&init.path)?,
+            binary_bytes: Some(measure::size(&init.path)?),
             idle: (args.idle_seconds > 0)
                 .then(|| idle::measure(init, args.idle_seconds))
                 .transpose()?,
             reap: None,
+            reap_vs_kernel_reaped: None,
             term_latency: None,
             trickle: None,
         });
@@ -95,9 +96,14 @@ fn main() -> Result<()> {
         }
     }
     if args.orphans > 0 {
-        let mut runs: Vec<Vec<reap::ReapResult>> = vec![Vec::new(); inits.len()];
+        // The same producer with nothing to reap takes its turn in every round too: each init's
+        // wall time is shown against it.
+        let limit = measure::kernel_reaped()?;
+        let mut reapers: Vec<&Init> = inits.iter().collect();
+        reapers.push(&limit);
+        let mut runs: Vec<Vec<reap::ReapResult>> = vec![Vec::new(); reapers.len()];
         for round in 1..=rounds {
-            for (init, runs) in inits.iter().zip(&mut runs) {
+            for (init, runs) in reapers.iter().zip(&mut runs) {
                 eprintln!(
                     "reaping {} orphans under {} (round {round}) ...",
                     args.orphans, init.name
@@ -107,9 +113,22 @@ fn main() -> Result<()> {
                 runs.push(run);
             }
         }
-        for (result, runs) in results.iter_mut().zip(runs) {
-            result.reap = Some(reap::median(&runs));
+        let mut medians: Vec<reap::ReapResult> =
+            runs.iter().map(|runs| reap::median(runs)).collect();
+        let limit_median = medians.pop().context("the kernel-reaped runs")?;
+        for (result, median) in results.iter_mut().zip(medians) {
+            result.reap_vs_kernel_reaped = reap::wall_ratio(&median, &limit_median);
+            result.reap = Some(median);
         }
+        results.push(InitResult {
+            name: limit.name.clone(),
+            binary_bytes: None,
+            idle: None,
+            reap_vs_kernel_reaped: Some(1.0),
+            reap: Some(limit_median),
+            term_latency: None,
+            trickle: None,
+        });
     }
     if args.trickle_exits > 0 && args.orphans > 0 {
         let mut runs: Vec<Vec<trickle::TrickleResult>> = vec![Vec::new(); inits.len()];

@@ -13,9 +13,13 @@ use crate::measure::trickle::TrickleResult;
 #[derive(Debug, Clone, Serialize)]
 pub struct InitResult {
     pub name: String,
-    pub binary_bytes: u64,
+    /// `None` for the kernel-reaped limit, which is no init binary.
+    pub binary_bytes: Option<u64>,
     pub idle: Option<IdleResult>,
     pub reap: Option<ReapResult>,
+    /// The reaping run's median wall time over the kernel-reaped limit's (same producer,
+    /// nothing to reap): how close to the physical limit the init reaps.
+    pub reap_vs_kernel_reaped: Option<f64>,
     pub term_latency: Option<LatencyResult>,
     pub trickle: Option<TrickleResult>,
 }
@@ -38,7 +42,7 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
     vec![
         Row {
             label: "binary size (bytes)".into(),
-            value: |r| Some(r.binary_bytes.to_string()),
+            value: |r| r.binary_bytes.map(|bytes| bytes.to_string()),
         },
         Row {
             label: "idle VmRSS (kB)".into(),
@@ -51,6 +55,10 @@ fn rows(results: &[InitResult]) -> Vec<Row> {
         Row {
             label: format!("reap {orphans} orphans: wall (ms)"),
             value: |r| r.reap.as_ref().map(|reap| format!("{:.0}", reap.wall_ms)),
+        },
+        Row {
+            label: format!("reap {orphans} orphans: wall ÷ kernel-reaped wall"),
+            value: |r| r.reap_vs_kernel_reaped.map(|ratio| format!("{ratio:.2}")),
         },
         Row {
             label: format!("reap {orphans} orphans: init CPU (ms)"),
@@ -135,4 +143,62 @@ pub fn table(results: &[InitResult]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reaped(wall_ms: f64) -> ReapResult {
+        ReapResult {
+            orphans: 20_000,
+            wall_ms,
+            init_cpu_ms: 1.0,
+            max_zombies: 0,
+            exited_ms: wall_ms,
+            init_wakeups: 1,
+            worst_init_cpu_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_limit_is_a_column_with_only_its_reaping_rows() {
+        let results = [
+            InitResult {
+                name: "undertaker-init".into(),
+                binary_bytes: Some(70_856),
+                idle: None,
+                reap: Some(reaped(1100.0)),
+                reap_vs_kernel_reaped: Some(1.1),
+                term_latency: None,
+                trickle: None,
+            },
+            InitResult {
+                name: "kernel-reaped".into(),
+                binary_bytes: None,
+                idle: None,
+                reap: Some(reaped(1000.0)),
+                reap_vs_kernel_reaped: Some(1.0),
+                term_latency: None,
+                trickle: None,
+            },
+        ];
+        let table = table(&results);
+        assert!(
+            table.starts_with("| | undertaker-init | kernel-reaped |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| binary size (bytes) | 70856 | - |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| reap 20000 orphans: wall ÷ kernel-reaped wall | 1.10 | 1.00 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| reap 20000 orphans: wall (ms) | 1100 | 1000 |"),
+            "{table}"
+        );
+    }
 }

@@ -17,6 +17,12 @@ pub fn ignore(signal: Signal) -> nix::Result<()> {
     unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }.map(drop)
 }
 
+/// Restores `signal`'s default action (undoing [`ignore`], which exec would pass on).
+pub fn restore_default(signal: Signal) -> nix::Result<()> {
+    // SAFETY: SIG_DFL installs no handler code.
+    unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) }.map(drop)
+}
+
 /// `_exit`: leaves a forked child without running the parent's exit handlers.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions and does not return.

@@ -56,6 +56,7 @@ fn run(args: &[String]) -> Result<i32> {
         }
         "signals" => signals(rest),
         "with-signals" => with_signals(rest),
+        "kernel-reaps" => kernel_reaps(rest),
         "show-state" => show_state(),
         "exit" => Ok(number(rest.first())?),
         "kill-self" => {
@@ -282,6 +283,52 @@ fn with_signals(args: &[String]) -> Result<i32> {
         .collect::<Result<_, _>>()?;
     let error = execvp(&argv[0], &argv).unwrap_err();
     bail!("exec {:?}: {error}", command[0])
+}
+
+/// `kernel-reaps -- command...`: the reaper with nothing to do, the physical limit an init's
+/// reaping is measured against. Run as PID 1, it ignores SIGCHLD, so the kernel frees every
+/// child and every orphan adopted from the namespace the moment it exits (no zombie, no
+/// `waitpid` in user space). It runs `command` with SIGCHLD back at its default and then sleeps
+/// in a read of a pipe whose write end `command` and everything it forks inherit, so that it
+/// wakes once, when the last of them is gone (a `wait` would wake at every exit), and exits 0.
+/// It forwards no signal.
+fn kernel_reaps(args: &[String]) -> Result<i32> {
+    let [separator, command @ ..] = args else {
+        bail!("usage: kernel-reaps -- command...");
+    };
+    if separator != "--" || command.is_empty() {
+        bail!("usage: kernel-reaps -- command...");
+    }
+    let argv: Vec<std::ffi::CString> = command
+        .iter()
+        .map(|arg| std::ffi::CString::new(arg.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let (all_gone, held) = pipe()?;
+    nix::fcntl::fcntl(
+        &all_gone,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    sys::ignore(Signal::SIGCHLD)?;
+    match sys::fork()? {
+        ForkResult::Child => {
+            if sys::restore_default(Signal::SIGCHLD).is_err() {
+                sys::exit_now(126);
+            }
+            let _ = execvp(&argv[0], &argv);
+            sys::exit_now(127);
+        }
+        ForkResult::Parent { .. } => {
+            drop(held);
+            let mut byte = [0u8; 1];
+            loop {
+                match read(all_gone.as_fd(), &mut byte) {
+                    Ok(0) => return Ok(0),
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(error) => bail!("kernel-reaps: read: {error}"),
+                }
+            }
+        }
+    }
 }
 
 /// `show-state`: says its open fds, its blocked and ignored signal masks, and its UNDERTAKER_*

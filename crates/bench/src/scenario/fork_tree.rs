@@ -61,6 +61,8 @@ pub async fn measure(testbed: &Testbed, options: &Options) -> Result<Option<Meas
         unit: Unit::Milliseconds,
         goal: Goal::None,
         samples,
+        cap: None,
+        detail: None,
     }))
 }
 

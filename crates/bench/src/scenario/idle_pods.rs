@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use undertaker_testbed::{Container, Pod, Testbed};
 
-use super::{millis, remove_pods, wait_until};
+use super::idle_cost::{self, IdleShim};
+use super::{millis, pod_shim, remove_pods, wait_for_command};
 use crate::handler::{Handler, PerHandler};
 use crate::options::Options;
 use crate::procfs::{shims_by_id, ShimMemory};
@@ -19,10 +20,10 @@ use crate::report::{Goal, Measurement, Unit};
 /// which forwards SIGTERM to `sleep`.
 const IDLE_COMMAND: [&str; 2] = ["sleep", "3600"];
 
-struct IdlePod {
-    handler: Handler,
-    pod: Pod,
-    container: Container,
+pub(super) struct IdlePod {
+    pub(super) handler: Handler,
+    pub(super) pod: Pod,
+    pub(super) container: Container,
 }
 
 /// Starts `--pods` idle pods per handler (timed), reads their shims' memory, stops
@@ -62,6 +63,8 @@ async fn measure_started(
         unit: Unit::Milliseconds,
         goal: Goal::RatioAtMost(1.0),
         samples: start,
+        cap: None,
+        detail: None,
     }];
     eprintln!(
         "{} idle pods running; resting {} ms before reading their shims' memory ...",
@@ -69,9 +72,62 @@ async fn measure_started(
         options.settle_ms
     );
     tokio::time::sleep(Duration::from_millis(options.settle_ms)).await;
-    measurements.extend(shim_memory(testbed, pods)?);
+    let shims = pod_shims(testbed, pods)?;
+    let idle_before = shims
+        .iter()
+        .map(|shim| IdleShim::read(shim.handler, shim.index, shim.pid))
+        .collect::<Result<Vec<_>>>()?;
+    let window_started = Instant::now();
+    measurements.extend(shim_memory(&shims)?);
     measurements.push(stop_latency(options, pods).await?);
+    // The idle window spans the stop row (runc's stops wait out their grace period), for the
+    // pods it did not touch, and lasts at least --idle-window.
+    let window = Duration::from_secs(options.idle_window);
+    let left = window.saturating_sub(window_started.elapsed());
+    if !left.is_zero() {
+        eprintln!("idle window: {} s more ...", left.as_secs());
+        tokio::time::sleep(left).await;
+    }
+    let busy = stop_runs(options) + 1;
+    measurements.extend(idle_cost::rows(
+        &idle_before,
+        window_started.elapsed(),
+        busy,
+    )?);
     Ok(measurements)
+}
+
+/// Containers stopped in the stop row per handler, after the warm-up stop.
+fn stop_runs(options: &Options) -> usize {
+    options.stop_runs.min(options.pods.saturating_sub(1))
+}
+
+/// The shim serving an idle pod.
+struct PodShim {
+    handler: Handler,
+    /// The pod's place among its handler's idle pods.
+    index: usize,
+    pid: i32,
+}
+
+/// Each idle pod's shim, checked to run its handler's binary.
+fn pod_shims(testbed: &Testbed, pods: &[IdlePod]) -> Result<Vec<PodShim>> {
+    let shims = shims_by_id(testbed.socket());
+    let mut found = Vec::new();
+    for handler in Handler::turns(0) {
+        for (index, idle) in pods
+            .iter()
+            .filter(|idle| idle.handler == handler)
+            .enumerate()
+        {
+            found.push(PodShim {
+                handler,
+                index,
+                pid: pod_shim(&shims, &idle.pod, handler)?,
+            });
+        }
+    }
+    Ok(found)
 }
 
 async fn start_pods(testbed: &Testbed, options: &Options) -> Result<(Vec<IdlePod>, PerHandler)> {
@@ -102,7 +158,10 @@ async fn start_pods(testbed: &Testbed, options: &Options) -> Result<(Vec<IdlePod
 }
 
 /// RunPodSandbox, CreateContainer and StartContainer, timed together.
-async fn start_idle_pod(testbed: &Testbed, handler: Handler) -> Result<(IdlePod, Duration)> {
+pub(super) async fn start_idle_pod(
+    testbed: &Testbed,
+    handler: Handler,
+) -> Result<(IdlePod, Duration)> {
     let builder = testbed.pod("bench-idle", handler.name());
     let started = Instant::now();
     let pod = builder.run().await?;
@@ -119,27 +178,16 @@ async fn start_idle_pod(testbed: &Testbed, handler: Handler) -> Result<(IdlePod,
 }
 
 /// VmRSS, PSS and RssAnon of each pod's shim, in MiB.
-fn shim_memory(testbed: &Testbed, pods: &[IdlePod]) -> Result<Vec<Measurement>> {
-    let shims = shims_by_id(testbed.socket());
+fn shim_memory(shims: &[PodShim]) -> Result<Vec<Measurement>> {
     let mut rss = PerHandler::default();
     let mut pss = PerHandler::default();
     let mut anon = PerHandler::default();
-    for idle in pods {
-        let (pid, binary) = shims
-            .get(idle.pod.id())
-            .with_context(|| format!("no shim serves pod {}", idle.pod.id()))?;
-        if binary != idle.handler.shim_binary() {
-            bail!(
-                "pod {} of handler {} is served by {binary}",
-                idle.pod.id(),
-                idle.handler.name()
-            );
-        }
-        let memory = ShimMemory::read(*pid)?;
+    for shim in shims {
+        let memory = ShimMemory::read(shim.pid)?;
         let mib = |kb: u64| kb as f64 / 1024.0;
-        rss.push(idle.handler, mib(memory.vm_rss_kb));
-        pss.push(idle.handler, mib(memory.pss_kb));
-        anon.push(idle.handler, mib(memory.rss_anon_kb));
+        rss.push(shim.handler, mib(memory.vm_rss_kb));
+        pss.push(shim.handler, mib(memory.pss_kb));
+        anon.push(shim.handler, mib(memory.rss_anon_kb));
     }
     Ok(vec![
         Measurement {
@@ -149,6 +197,8 @@ fn shim_memory(testbed: &Testbed, pods: &[IdlePod]) -> Result<Vec<Measurement>> 
             unit: Unit::Mib,
             goal: Goal::RatioAtMost(0.5),
             samples: rss,
+            cap: None,
+            detail: None,
         },
         Measurement {
             key: "shim_pss",
@@ -158,6 +208,8 @@ fn shim_memory(testbed: &Testbed, pods: &[IdlePod]) -> Result<Vec<Measurement>> 
             unit: Unit::Mib,
             goal: Goal::None,
             samples: pss,
+            cap: None,
+            detail: None,
         },
         Measurement {
             key: "shim_rss_anon",
@@ -166,6 +218,8 @@ fn shim_memory(testbed: &Testbed, pods: &[IdlePod]) -> Result<Vec<Measurement>> 
             unit: Unit::Mib,
             goal: Goal::None,
             samples: anon,
+            cap: None,
+            detail: None,
         },
     ])
 }
@@ -187,22 +241,11 @@ async fn stop_latency(options: &Options, pods: &[IdlePod]) -> Result<Measurement
             .stop(Duration::ZERO)
             .await?;
     }
-    let runs = options.stop_runs.min(options.pods.saturating_sub(1));
+    let runs = stop_runs(options);
     for round in 0..runs {
         for handler in Handler::turns(round) {
             let container = nth_container(pods, handler, round + 1)?;
-            wait_until(
-                "the idle container's sleep",
-                Duration::from_secs(30),
-                || {
-                    let sleeping = container
-                        .live_processes()
-                        .iter()
-                        .any(|process| process.cmdline == IDLE_COMMAND.join(" "));
-                    async move { Ok(sleeping) }
-                },
-            )
-            .await?;
+            wait_for_command(container, &IDLE_COMMAND).await?;
             eprintln!(
                 "stopping an idle container under {} (grace {} s, run {} of {runs}) ...",
                 handler.name(),
@@ -224,6 +267,8 @@ async fn stop_latency(options: &Options, pods: &[IdlePod]) -> Result<Measurement
         unit: Unit::Milliseconds,
         goal: Goal::RatioBelow(0.01),
         samples,
+        cap: None,
+        detail: None,
     })
 }
 

@@ -2,16 +2,26 @@
 //! testbed, takes samples for both handlers in alternating turns, and removes its pods again.
 //! Nothing here asserts a speed: the numbers go to the table.
 
+pub mod burst;
+pub mod churn;
+pub mod exec;
+pub mod exec_probe;
 pub mod fork_tree;
+pub mod idle_cost;
 pub mod idle_pods;
 pub mod orphan_storm;
+pub mod throughput;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use futures::stream::{self, StreamExt};
-use undertaker_testbed::Pod;
+use undertaker_testbed::{Container, Pod, Testbed};
+
+use crate::handler::Handler;
+use crate::procfs::shims_by_id;
 
 /// How often state is polled while waiting for a workload to get ready.
 const POLL: Duration = Duration::from_millis(20);
@@ -25,7 +35,21 @@ pub fn millis(elapsed: Duration) -> f64 {
 }
 
 /// Polls `ready` until it holds; an error names `what` after `timeout`.
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut ready: F) -> Result<()>
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, ready: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    wait_until_every(what, timeout, POLL, ready).await
+}
+
+/// [`wait_until`], polling every `poll`.
+pub async fn wait_until_every<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut ready: F,
+) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<bool>>,
@@ -35,9 +59,51 @@ where
         if started.elapsed() >= timeout {
             bail!("timed out after {timeout:?} waiting for {what}");
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
     }
     Ok(())
+}
+
+/// Waits until a live process of `container` runs `command` (its arguments joined by spaces).
+pub async fn wait_for_command(container: &Container, command: &[&str]) -> Result<()> {
+    let cmdline = command.join(" ");
+    wait_until(
+        &format!("`{cmdline}` in container {}", container.name()),
+        Duration::from_secs(30),
+        || {
+            let running = container
+                .live_processes()
+                .iter()
+                .any(|process| process.cmdline == cmdline);
+            async move { Ok(running) }
+        },
+    )
+    .await
+}
+
+/// The pid of the shim serving `pod` (from [`shims_by_id`]), checked to run `handler`'s
+/// binary.
+pub fn pod_shim(
+    shims: &HashMap<String, (i32, String)>,
+    pod: &Pod,
+    handler: Handler,
+) -> Result<i32> {
+    let (pid, binary) = shims
+        .get(pod.id())
+        .with_context(|| format!("no shim serves pod {}", pod.id()))?;
+    if binary != handler.shim_binary() {
+        bail!(
+            "pod {} of handler {} is served by {binary}",
+            pod.id(),
+            handler.name()
+        );
+    }
+    Ok(*pid)
+}
+
+/// The pid of the shim serving `pod` now.
+pub fn find_pod_shim(testbed: &Testbed, pod: &Pod, handler: Handler) -> Result<i32> {
+    pod_shim(&shims_by_id(testbed.socket()), pod, handler)
 }
 
 /// Stops and removes `pods`, a few at a time; the first error is returned after all were

@@ -70,6 +70,8 @@ pub async fn measure(testbed: &Testbed, options: &Options) -> Result<Vec<Measure
             unit: Unit::Count,
             goal: Goal::UndertakerZero,
             samples: zombies,
+            cap: None,
+            detail: None,
         },
         Measurement {
             key: "orphan_storm_wall",
@@ -81,6 +83,8 @@ pub async fn measure(testbed: &Testbed, options: &Options) -> Result<Vec<Measure
             unit: Unit::Milliseconds,
             goal: Goal::None,
             samples: wall,
+            cap: None,
+            detail: None,
         },
     ])
 }

@@ -49,6 +49,22 @@ impl Init {
     }
 }
 
+/// The reaper with nothing to reap, as a column of its own: PID 1 ignores SIGCHLD, so the
+/// kernel frees every orphan as it exits (the `kernel-reaps` workload of our own executable).
+/// The same producer's wall time under it is the physical limit of a reaping run.
+pub fn kernel_reaped() -> Result<Init> {
+    Ok(Init {
+        name: KERNEL_REAPED.into(),
+        path: std::env::current_exe()?,
+        args: ["__workload", "kernel-reaps", "--"]
+            .map(String::from)
+            .to_vec(),
+    })
+}
+
+/// The name of [`kernel_reaped`]'s column.
+pub const KERNEL_REAPED: &str = "kernel-reaped";
+
 /// CPU time a process has used so far (`/proc/<pid>/schedstat`, nanoseconds on the CPU).
 pub fn cpu_ns(pid: Pid) -> Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))?;

@@ -146,6 +146,13 @@ fn count_states(pids: &[i32]) -> (u64, u64) {
     (zombies, alive)
 }
 
+/// How many times as long as the physical limit a reaping run took: `run`'s wall time over
+/// `limit`'s (the same producer under the [`super::kernel_reaped`] reaper). `None` without a
+/// limit to divide by.
+pub fn wall_ratio(run: &ReapResult, limit: &ReapResult) -> Option<f64> {
+    (limit.wall_ms > 0.0).then(|| run.wall_ms / limit.wall_ms)
+}
+
 /// The median of each number over several runs.
 pub fn median(runs: &[ReapResult]) -> ReapResult {
     fn mid<T: Copy>(
@@ -165,5 +172,36 @@ pub fn median(runs: &[ReapResult]) -> ReapResult {
         exited_ms: mid(runs, |r| r.exited_ms, f64::total_cmp),
         init_wakeups: mid(runs, |r| r.init_wakeups, Ord::cmp),
         worst_init_cpu_ms: runs.iter().map(|r| r.init_cpu_ms).fold(0.0, f64::max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(wall_ms: f64, init_cpu_ms: f64) -> ReapResult {
+        ReapResult {
+            orphans: 100,
+            wall_ms,
+            init_cpu_ms,
+            max_zombies: 0,
+            exited_ms: wall_ms,
+            init_wakeups: 1,
+            worst_init_cpu_ms: init_cpu_ms,
+        }
+    }
+
+    #[test]
+    fn the_wall_ratio_divides_by_the_limit_and_needs_one() {
+        assert_eq!(wall_ratio(&run(1050.0, 1.0), &run(1000.0, 0.0)), Some(1.05));
+        assert_eq!(wall_ratio(&run(1050.0, 1.0), &run(0.0, 0.0)), None);
+    }
+
+    #[test]
+    fn the_median_is_taken_per_number_and_the_worst_cpu_over_all_runs() {
+        let runs = [run(300.0, 5.0), run(100.0, 9.0), run(200.0, 1.0)];
+        let median = median(&runs);
+        assert_eq!((median.wall_ms, median.init_cpu_ms), (200.0, 5.0));
+        assert_eq!(median.worst_init_cpu_ms, 9.0);
     }
 }
