@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
     containerd runc            # the container stack the shim plugs into
+    crun                       # the other OCI runtime the e2e tiers run (scripts/e2e-tiers.sh)
+    curl xz-utils gpgv debian-archive-keyring  # scripts/containerd-versions.sh
     busybox-static             # root filesystem of the test and demo images
     protobuf-compiler          # protoc, for the CRI bindings (k8s-cri)
     musl-tools                 # musl-gcc: links the static undertaker-init

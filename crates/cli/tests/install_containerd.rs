@@ -6,6 +6,11 @@
 //! run a pod with handler `undertaker`; change nothing on a second install; and on uninstall
 //! give the config back byte for byte, after which handler `undertaker` is gone.
 //!
+//! The containerd is the testbed's: the host's (1.6, config version 2: the runtime table is
+//! edited in place) or the release `UNDERTAKER_CONTAINERD` names (`scripts/e2e-tiers.sh run
+//! install-containerd-2`: containerd 2.x, version 3: a drop-in beside the config plus an
+//! `imports` entry). The test checks the shape that version must get.
+//!
 //! The test runs in its own mount namespace with overlays on `/etc` and `/usr/local`, so what
 //! the install writes to the host's paths (and containerd then reads there) never reaches the
 //! real host, whatever happens.
@@ -16,7 +21,7 @@ use std::time::Duration;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
-use undertaker_install::{ContainerdConfig, HostRoot};
+use undertaker_install::{ContainerdConfig, HostRoot, Schema};
 use undertaker_testbed::{Testbed, TestbedOptions};
 
 const SHIM: &str = "containerd-shim-undertaker-v2";
@@ -48,6 +53,7 @@ fn install_verify_reinstall_uninstall_against_a_real_containerd() {
         );
         let installed_config = std::fs::read(&node.config_path).unwrap();
         assert_ne!(installed_config, node.original);
+        node.assert_registered_as_its_schema_wants(&installed_config);
 
         // A pod with a container runs under the handler, through CRI. (The install restarted
         // containerd behind the testbed's back: restart it once more for a fresh CRI client.)
@@ -233,6 +239,45 @@ impl Node {
         }
     }
 
+    /// containerd 2.x (schema 3): the main config only gained an `imports` entry for a drop-in
+    /// beside it that holds our runtime; 1.x (schema 2): the runtime table is in the config.
+    fn assert_registered_as_its_schema_wants(&self, installed: &[u8]) {
+        let on = self.testbed.describe();
+        let text = String::from_utf8_lossy(installed);
+        let config =
+            ContainerdConfig::parse(&self.config_path, &self.config_path, Some(text.to_string()))
+                .expect("the installed config parses");
+        let expected = if self.testbed.containerd().config_version() >= 3 {
+            Schema::V3
+        } else {
+            Schema::V2
+        };
+        assert_eq!(config.schema(), expected, "{on}:\n{text}");
+        let drop_in = config.drop_in_path();
+        let runtime_table = "runtimes.undertaker]";
+        if expected == Schema::V3 {
+            assert!(
+                text.contains(&*drop_in.to_string_lossy()),
+                "{on}: imports the drop-in:\n{text}"
+            );
+            assert!(
+                !text.contains(runtime_table),
+                "{on}: no runtime table in the main file:\n{text}"
+            );
+            let drop_in_text = std::fs::read_to_string(&drop_in).expect("the drop-in");
+            assert!(
+                drop_in_text.contains(
+                    "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.undertaker]"
+                ),
+                "{on}: {}:\n{drop_in_text}",
+                drop_in.display()
+            );
+        } else {
+            assert!(text.contains(runtime_table), "{on}:\n{text}");
+            assert!(!drop_in.exists(), "{on}: no drop-in for schema 2");
+        }
+    }
+
     /// Runs the `undertaker` binary against this node.
     fn cli(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_undertaker"))
@@ -254,8 +299,11 @@ impl Node {
         assert_eq!(
             std::fs::read(&self.config_path).unwrap(),
             self.original,
-            "the config is byte-for-byte the original"
+            "the config is byte-for-byte the original ({})",
+            self.testbed.describe()
         );
+        let drop_in = self.testbed.dir().join("conf.d/undertaker.toml");
+        assert!(!drop_in.exists(), "{} is left behind", drop_in.display());
         for gone in [
             "/etc/undertaker",
             "/usr/local/lib/undertaker",

@@ -12,6 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use undertaker_cri::CriClient;
 
+use crate::containerd::Containerd;
 use crate::error::{Result, TestbedError};
 use crate::layout::Layout;
 use crate::procfs;
@@ -19,7 +20,7 @@ use crate::procfs;
 /// Restarts containerd each time it exits, writing its pid where the testbed reads it.
 const SUPERVISOR_LOOP: &str = r#"
 while [ ! -e "$TESTBED_STOP_FILE" ]; do
-    containerd --config "$TESTBED_CONFIG" &
+    "$TESTBED_CONTAINERD" --config "$TESTBED_CONFIG" &
     echo $! > "$TESTBED_PID_FILE"
     wait $!
     [ -e "$TESTBED_STOP_FILE" ] || sleep 0.1
@@ -33,11 +34,15 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct Daemon {
     subreaper: Child,
     layout: Layout,
+    /// Which containerd, for errors.
+    containerd: String,
 }
 
 impl Daemon {
     /// Starts the supervisor; containerd comes up shortly after (see [`Daemon::wait_ready`]).
-    pub fn spawn(layout: &Layout, bin_dir: &Path) -> Result<Daemon> {
+    /// containerd's PATH starts with `bin_dir` (our shim), then the release's own directory
+    /// (so handler `runc` gets that release's `containerd-shim-runc-v2`).
+    pub fn spawn(layout: &Layout, bin_dir: &Path, containerd: &Containerd) -> Result<Daemon> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -48,15 +53,17 @@ impl Daemon {
             .map_err(TestbedError::io("duplicate", &layout.log))?;
         let path = match std::env::var_os("PATH") {
             Some(path) => {
-                let mut dirs = vec![bin_dir.to_path_buf()];
+                let mut dirs = vec![bin_dir.to_path_buf(), containerd.dir.clone()];
                 dirs.extend(std::env::split_paths(&path));
                 std::env::join_paths(dirs).unwrap_or(path)
             }
-            None => bin_dir.as_os_str().to_os_string(),
+            None => std::env::join_paths([bin_dir, &containerd.dir])
+                .unwrap_or_else(|_| bin_dir.as_os_str().to_os_string()),
         };
         let subreaper = Command::new("tini")
             .args(["-s", "--", "sh", "-c", SUPERVISOR_LOOP])
             .env("PATH", path)
+            .env("TESTBED_CONTAINERD", containerd.program("containerd"))
             .env("TESTBED_STOP_FILE", &layout.stop_file)
             .env("TESTBED_CONFIG", &layout.config)
             .env("TESTBED_PID_FILE", &layout.pid_file)
@@ -71,6 +78,7 @@ impl Daemon {
         Ok(Daemon {
             subreaper,
             layout: layout.clone(),
+            containerd: containerd.to_string(),
         })
     }
 
@@ -109,7 +117,7 @@ impl Daemon {
         Err(TestbedError::NotReady {
             socket: self.layout.socket.clone(),
             waited: started.elapsed(),
-            reason,
+            reason: format!("{}: {reason}", self.containerd),
             log: self.layout.log.clone(),
             log_tail: log_tail(&self.layout.log, 40),
         })

@@ -34,6 +34,7 @@ pub enum TestbedError {
         stderr: String,
     },
     /// containerd did not come up (or back) within the allowed time.
+    /// `reason` starts with which containerd it was (version, directory).
     #[error("containerd at {socket} not ready after {waited:?}: {reason}\n--- tail of {log} ---\n{log_tail}")]
     NotReady {
         socket: PathBuf,

@@ -9,7 +9,10 @@
 //! Dropping the testbed removes every pod, stops containerd, kills what is left of ours,
 //! unmounts, removes our cgroups and the directory.
 //!
-//! Environment: `UNDERTAKER_BIN_DIR` (shim and init directory), `UNDERTAKER_IMAGE_CACHE`
+//! Environment: `UNDERTAKER_CONTAINERD` (a directory with another containerd release's
+//! `containerd`, `ctr` and `containerd-shim-runc-v2`; its version decides the config schema),
+//! `UNDERTAKER_OCI_RUNTIME` (`runc`, `crun` or a path: `BinaryName` of both handlers),
+//! `UNDERTAKER_BIN_DIR` (shim and init directory), `UNDERTAKER_IMAGE_CACHE`
 //! (where the image tarball is cached), `UNDERTAKER_KEEP_TESTBED` (keep the directory, with
 //! containerd's config and log, after teardown).
 
@@ -17,6 +20,7 @@ mod build_dirs;
 mod cleanup;
 mod config;
 mod container;
+mod containerd;
 mod cri_log;
 mod daemon;
 mod error;
@@ -35,6 +39,9 @@ mod testbed;
 
 pub use config::{RUNC_RUNTIME_TYPE, UNDERTAKER_RUNTIME_TYPE};
 pub use container::{Container, ContainerBuilder, ExecOutput};
+pub use containerd::{
+    Containerd, ContainerdSource, ContainerdVersion, OciRuntime, CONTAINERD_ENV, OCI_RUNTIME_ENV,
+};
 pub use cri_log::{parse_cri_log, read_cri_log, stream_lines, LogLine, LogStream};
 pub use error::{Result, TestbedError};
 pub use events::{about as records_about, lines as event_lines, EventCollector, PROBE_PREFIX};

@@ -15,6 +15,7 @@ use crate::build_dirs::current_profile_dir;
 use crate::config::{
     containerd_config, undertaker_runtime_options, undertaker_runtime_options_file, ConfigInputs,
 };
+use crate::containerd::{Containerd, ContainerdSource, OciRuntime, OCI_RUNTIME_ENV};
 use crate::daemon::{log_tail, Daemon};
 use crate::error::{Result, TestbedError};
 use crate::images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
@@ -40,6 +41,11 @@ pub struct TestbedOptions {
     pub image_namespaces: Vec<String>,
     /// How long containerd may take to come up.
     pub ready_timeout: Duration,
+    /// Which containerd runs (default: `$UNDERTAKER_CONTAINERD`, else the host's).
+    pub containerd: ContainerdSource,
+    /// The OCI runtime of both handlers, `BinaryName` in their options: `runc`, `crun` or a
+    /// path (default: `$UNDERTAKER_OCI_RUNTIME`, else `runc`).
+    pub oci_runtime: String,
 }
 
 impl Default for TestbedOptions {
@@ -50,6 +56,11 @@ impl Default for TestbedOptions {
             log_level: "debug".to_string(),
             image_namespaces: vec![CRI_NAMESPACE.to_string()],
             ready_timeout: Duration::from_secs(30),
+            containerd: ContainerdSource::from_env(),
+            oci_runtime: std::env::var(OCI_RUNTIME_ENV)
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "runc".to_string()),
         }
     }
 }
@@ -96,6 +107,8 @@ pub struct CtrOutput {
 pub struct Testbed {
     layout: Layout,
     options: TestbedOptions,
+    containerd: Containerd,
+    oci_runtime: OciRuntime,
     cgroup_parent: String,
     daemon: Mutex<Option<Daemon>>,
     cri: Mutex<Option<CriClient>>,
@@ -113,8 +126,11 @@ impl Testbed {
                 reason: "a testbed runs containerd, which needs root".to_string(),
             });
         }
-        // Built before anything starts: a missing busybox should fail before containerd runs.
+        // Found before anything starts: a missing busybox, containerd or OCI runtime should
+        // fail before containerd runs.
         test_images_archive()?;
+        let containerd = options.containerd.detect()?;
+        let oci_runtime = OciRuntime::find(&options.oci_runtime)?;
         let dir = tempfile::Builder::new()
             .prefix("undertaker-tb-")
             .tempdir()
@@ -124,6 +140,8 @@ impl Testbed {
         let mut testbed = Testbed {
             layout: Layout::new(&dir),
             options,
+            containerd,
+            oci_runtime,
             cgroup_parent: format!("/undertaker-testbed-{}-{serial}", std::process::id()),
             daemon: Mutex::new(None),
             cri: Mutex::new(None),
@@ -131,7 +149,13 @@ impl Testbed {
         };
         // From here on, dropping `testbed` on an error cleans up whatever was started.
         testbed.write_config()?;
-        let daemon = Daemon::spawn(&testbed.layout, &testbed.options.bin_dir)?;
+        // Said by every test (shown with its output): which containerd and runtime it ran on.
+        eprintln!("testbed {}: {}", dir.display(), testbed.describe());
+        let daemon = Daemon::spawn(
+            &testbed.layout,
+            &testbed.options.bin_dir,
+            &testbed.containerd,
+        )?;
         let daemon = testbed
             .daemon
             .get_mut()
@@ -156,6 +180,8 @@ impl Testbed {
             sandbox_image: PAUSE_IMAGE,
             snapshotter: &self.options.snapshotter,
             log_level: &self.options.log_level,
+            config_version: self.containerd.config_version(),
+            runc_binary: &self.oci_runtime.binary,
         };
         let config = containerd_config(&self.layout, &inputs);
         std::fs::write(&self.layout.config, config)
@@ -259,7 +285,10 @@ impl Testbed {
 
     /// The undertaker runtime's options, as written to [`Testbed::runtime_options_path`].
     pub fn runtime_options(&self) -> RuntimeOptions {
-        undertaker_runtime_options(&self.layout, &self.options.bin_dir)
+        RuntimeOptions {
+            binary_name: self.oci_runtime.binary.to_string_lossy().into_owned(),
+            ..undertaker_runtime_options(&self.layout, &self.options.bin_dir)
+        }
     }
 
     /// The undertaker runtime's options file (`ConfigPath`).
@@ -270,6 +299,22 @@ impl Testbed {
     /// The cgroupfs parent every pod (and any `ctr run --cgroup`) should live below.
     pub fn cgroup_parent(&self) -> &str {
         &self.cgroup_parent
+    }
+
+    /// The containerd this testbed runs (version, where its programs are).
+    pub fn containerd(&self) -> &Containerd {
+        &self.containerd
+    }
+
+    /// The OCI runtime both handlers use.
+    pub fn oci_runtime(&self) -> &OciRuntime {
+        &self.oci_runtime
+    }
+
+    /// Which containerd (version, config version) and OCI runtime this testbed runs, for
+    /// messages: `containerd 2.1.9+unknown (<dir>, config version 3), OCI runtime crun (...)`.
+    pub fn describe(&self) -> String {
+        format!("{}, OCI runtime {}", self.containerd, self.oci_runtime)
     }
 
     /// The shim and init directory on containerd's PATH.
@@ -308,7 +353,7 @@ impl Testbed {
     /// Runs `ctr -a <socket> <args>` and returns what it printed, whatever its exit status.
     pub async fn ctr(&self, args: &[&str]) -> Result<CtrOutput> {
         let timeout = Duration::from_secs(60);
-        let mut command = tokio::process::Command::new("ctr");
+        let mut command = tokio::process::Command::new(self.containerd.program("ctr"));
         command
             .arg("-a")
             .arg(&self.layout.socket)
@@ -322,7 +367,7 @@ impl Testbed {
                 timeout,
             })?
             .map_err(|source| TestbedError::Spawn {
-                program: "ctr".to_string(),
+                program: self.containerd.program("ctr").display().to_string(),
                 source,
             })?;
         Ok(CtrOutput {
@@ -339,7 +384,12 @@ impl Testbed {
             Ok(output.stdout)
         } else {
             Err(TestbedError::Command {
-                command: format!("ctr -a {} {}", self.layout.socket.display(), args.join(" ")),
+                command: format!(
+                    "{} -a {} {}",
+                    self.containerd.program("ctr").display(),
+                    self.layout.socket.display(),
+                    args.join(" ")
+                ),
                 status: format!("exit code {:?}", output.code),
                 stderr: output.stderr,
             })
@@ -425,8 +475,9 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "--- tail of {} ---\n{}\n--- end of containerd log ---",
+                "--- tail of {} ({}) ---\n{}\n--- end of containerd log ---",
                 self.layout.log.display(),
+                self.describe(),
                 self.log_tail(60)
             );
         }

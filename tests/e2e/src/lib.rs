@@ -104,14 +104,15 @@ where
         Ok(testbed) => std::sync::Arc::new(testbed),
         Err(error) => panic!("{test}: cannot start the testbed: {error}"),
     };
+    let on = testbed.describe();
     if let Err(error) = scenario(testbed.clone(), handler).await {
-        panic!("{test} under handler {}: {error:#}", handler.name());
+        panic!("{test} under handler {} on {on}: {error:#}", handler.name());
     }
     if let Err(error) = testbed.remove_all_pods().await {
-        panic!("{test}: removing every pod after the scenario: {error}");
+        panic!("{test} on {on}: removing every pod after the scenario: {error}");
     }
     if let Err(error) = ensure_nothing_left(&testbed, "removing every pod").await {
-        panic!("{test} under handler {}: {error:#}", handler.name());
+        panic!("{test} under handler {} on {on}: {error:#}", handler.name());
     }
 }
 

@@ -43,6 +43,19 @@ async fn sandbox_run_stop_remove(testbed: Arc<Testbed>, handler: Handler) -> any
         "the pod is not served by {}: {running}",
         handler.shim_binary()
     );
+    // The release under test serves handler runc with its own shim, not the host's.
+    let expected_shim = match handler {
+        Handler::Runc => testbed.containerd().program(handler.shim_binary()),
+        Handler::Undertaker => testbed.bin_dir().join(handler.shim_binary()),
+    };
+    let shim_exe = std::fs::read_link(format!("/proc/{}/exe", running.shims[0].pid))?;
+    ensure!(
+        std::fs::canonicalize(&shim_exe)? == std::fs::canonicalize(&expected_shim)?,
+        "the shim is {} instead of {} ({})",
+        shim_exe.display(),
+        expected_shim.display(),
+        testbed.describe()
+    );
     ensure!(
         !running.mounts.is_empty()
             && !running.cgroups.is_empty()
