@@ -29,14 +29,13 @@ ONLY_1_7=(
     annotations::
 )
 # Scenarios that fail on containerd 1.7/2.x because of a shim bug these tiers found; they run
-# on the host's 1.6 only until it is fixed (check lists them on every run).
-# unkillable::: containerd 1.7's and 2.1's CRI send Kill(SIGKILL, all=true) after /tasks/exit; for
-# an init held in its exit by a frozen process that Kill does not return (~25 s, until the test
-# thaws it), so StopContainer exceeds its 30 s bound. 1.6 sends no such Kill.
-KNOWN_FAILING=(
-    unkillable::
-)
+# on the host's 1.6 only until it is fixed (check lists them on every run). None now:
+# unkillable:: failed on 1.7 and 2.1 (their CRI waits for the container's output to end before
+# it deletes the task, and the frozen process held stdout) until the shim ended the init's stdio
+# copies when something unkillable outlives the init.
+KNOWN_FAILING=()
 ONLY_2=(
+    unkillable::
     scale::
     ctr_run::
     restart::

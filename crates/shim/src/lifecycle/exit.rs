@@ -75,7 +75,14 @@ impl Core {
         }
         p.finish_report(REPORT_DRAIN).await;
         if p.is_init() {
-            self.after_init_exit(container).await;
+            if self.after_init_exit(container).await {
+                // What survived may hold the container's stdout: end the copies (what is
+                // already written is drained, bounded), so containerd sees the output end
+                // too; containerd 2.x waits for that before it deletes the task.
+                if let Some(mut io) = p.io.lock().await.take() {
+                    io.shutdown().await;
+                }
+            }
             write_termination_message(container).await;
         }
         // A process that exits as it starts is reported started first.
@@ -90,13 +97,16 @@ impl Core {
 
     /// The init is gone: kill whatever is left in the container's cgroup and wait until
     /// it is empty, and let the execs it took down report their exits first, as
-    /// containerd expects.
-    async fn after_init_exit(&self, container: &Container) {
+    /// containerd expects. Returns whether something unkillable is left.
+    async fn after_init_exit(&self, container: &Container) -> bool {
+        let mut survivors = 0;
         if container.is_stuck() {
             // Reported by exit_if_stuck right after a cgroup kill found the survivors;
             // killing again would only wait out the same timeout.
+            survivors = 1;
         } else if container.cgroup.is_some() {
-            self.kill_cgroup(container, LeakReason::LEAK_REASON_MAIN_EXIT, &[])
+            survivors = self
+                .kill_cgroup(container, LeakReason::LEAK_REASON_MAIN_EXIT, &[])
                 .await;
         } else if !container.own_pid_namespace {
             if let Err(e) = container
@@ -123,6 +133,7 @@ impl Core {
                 tracing::warn!(container = %container.id, exec = %exec.exec_id, "exec still running after its init exited");
             }
         }
+        survivors > 0
     }
 
     /// An init that is PID 1 of its namespace cannot finish exiting while an unkillable

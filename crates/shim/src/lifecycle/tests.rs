@@ -217,6 +217,17 @@ async fn an_init_held_by_an_unkillable_process_is_reported_exited_and_deleted_on
     assert_eq!(unkillable[0].processes[0].wchan, "fuse_wait");
     let exit: Vec<TaskExit> = h.sink.all();
     assert_eq!(exit[0].exit_status, 137);
+    assert!(
+        h.core
+            .container("c1")
+            .unwrap()
+            .init
+            .io
+            .lock()
+            .await
+            .is_none(),
+        "its stdio is shut: what survived must not keep containerd waiting for the output's end"
+    );
     h.core.delete("c1", "").await.unwrap();
     assert!(
         !h.runtime.calls().iter().any(|c| c.starts_with("delete")),
