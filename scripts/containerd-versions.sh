@@ -72,7 +72,9 @@ fetch() {
     [ -n "$base" ] || die "no Debian archive URI in /etc/apt/sources.list*"
     mkdir -p "$cache"
     work=$(mktemp -d "$cache/.fetch-XXXXXX")
-    trap 'rm -rf "$work"' EXIT
+    # Expanded now: the trap runs after this function's locals are gone.
+    # shellcheck disable=SC2064
+    trap "rm -rf '$work'" EXIT
     echo "containerd-versions.sh: fetching $package $version ($suite) from $base" >&2
     curl -fsSL --retry 3 -o "$work/InRelease" "$base/dists/$suite/InRelease"
     gpgv --quiet --keyring "$keyring" --output "$work/Release" "$work/InRelease" 2>"$work/gpgv.log" ||
@@ -97,6 +99,8 @@ fetch() {
     touch "$work/root/.complete"
     rm -rf "$dest"
     mv "$work/root" "$dest"
+    rm -rf "$work"
+    trap - EXIT
     echo "$dest/usr/bin"
 }
 

@@ -90,10 +90,12 @@ pub fn say(line: &str) {
 /// exits, so the N become orphans of the init. Says `ready`, waits for a `go` line on stdin
 /// (at once with `--check`), closes the pipe so that all N exit at once, says `released`.
 /// Without `--check` it then waits for stdin to close. With `--check` it waits until no process
-/// but itself and its init is left in /proc, and says `left 0`.
+/// but itself and its init is left in /proc, and says `left 0`; then it exits, or with `--hold`
+/// waits for stdin to close first (so that the init's report ends only when the test says).
 fn orphans(args: &[String]) -> Result<i32> {
     let count: usize = number(args.first())?;
     let check = args.iter().any(|arg| arg == "--check");
+    let hold = args.iter().any(|arg| arg == "--hold");
     let (release_read, release_write) = pipe()?;
     match sys::fork()? {
         ForkResult::Child => {
@@ -138,6 +140,9 @@ fn orphans(args: &[String]) -> Result<i32> {
         let others = processes_besides_us()?;
         if others.is_empty() {
             say("left 0");
+            if hold {
+                io::copy(&mut io::stdin().lock(), &mut io::sink())?;
+            }
             return Ok(0);
         }
         if Instant::now() > deadline {
@@ -363,22 +368,31 @@ fn show_state() -> Result<i32> {
 }
 
 /// `leave-behind TERMABLE STUBBORN`: forks TERMABLE processes that sleep and STUBBORN ones that
-/// sleep ignoring SIGTERM, says `left <pid>` for each and `ready`, and exits 0 at once, leaving
-/// them to the init.
+/// sleep ignoring SIGTERM, says `left <pid>` for each once it is set up (a stubborn one ignores
+/// SIGTERM by then) and `ready`, and exits 0 at once, leaving them to the init.
 fn leave_behind(args: &[String]) -> Result<i32> {
     let termable: usize = number(args.first())?;
     let stubborn: usize = number(args.get(1))?;
     for index in 0..termable + stubborn {
+        let (set_up_read, set_up_write) = pipe()?;
         match sys::fork()? {
             ForkResult::Child => {
+                drop(set_up_read);
                 if index >= termable {
                     let _ = sys::ignore(Signal::SIGTERM);
                 }
+                drop(set_up_write);
                 loop {
                     std::thread::sleep(Duration::from_secs(3600));
                 }
             }
-            ForkResult::Parent { child } => say(&format!("left {child}")),
+            ForkResult::Parent { child } => {
+                drop(set_up_write);
+                // End of file once the child has closed its end: it is set up.
+                let mut byte = [0u8; 1];
+                while let Err(nix::errno::Errno::EINTR) = read(set_up_read.as_fd(), &mut byte) {}
+                say(&format!("left {child}"));
+            }
         }
     }
     say("ready");

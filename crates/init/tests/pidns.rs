@@ -408,8 +408,10 @@ fn workload_inherits_signal_state_but_no_fd_or_variable_of_the_init(env: &Env) -
 }
 
 fn a_slow_reader_loses_records_and_is_told_how_many(env: &Env) -> Result<()> {
-    // 5,000 reaped records are more than a pipe holds while nobody reads.
-    let mut sandbox = env.start(&[], &["orphans", "5000", "--check"])?;
+    // 5,000 reaped records are more than a pipe holds while nobody reads. The main process
+    // stays until all are reaped and the test has read once: its exit record and the drop count
+    // then find room (had it exited while the pipe was full, both would be lost too).
+    let mut sandbox = env.start(&[], &["orphans", "5000", "--check", "--hold"])?;
     sandbox.expect_line(|line| line == "left 0", "left 0")?;
     let mut report = sandbox.take_report().context("report")?;
     let mut first = vec![0u8; 1 << 20];
