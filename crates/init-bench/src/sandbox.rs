@@ -37,6 +37,8 @@ pub struct Sandbox {
     stdin: Option<ChildStdin>,
     stdout: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Copies stderr into `stderr` until its end.
+    stderr_copy: Option<std::thread::JoinHandle<()>>,
     report: Option<File>,
     report_fd: Option<i32>,
     status: Option<ExitStatus>,
@@ -95,7 +97,7 @@ impl Sandbox {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut stderr_pipe = child.stderr.take().context("stderr")?;
         let collected = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_copy = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = stderr_pipe.read(&mut buf) {
                 collected
@@ -109,6 +111,7 @@ impl Sandbox {
             child,
             stdout,
             stderr,
+            stderr_copy: Some(stderr_copy),
             report: report_read.map(File::from),
             report_fd,
             status: None,
@@ -192,6 +195,7 @@ impl Sandbox {
         loop {
             if let Some(status) = self.child.try_wait()? {
                 self.status = Some(status);
+                self.finish_stderr(deadline)?;
                 return Ok(status);
             }
             if Instant::now() > deadline {
@@ -199,6 +203,24 @@ impl Sandbox {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+impl Sandbox {
+    /// Waits until stderr has ended and all of it is in [`Sandbox::stderr`]: the process may have
+    /// exited before the copy read its last words.
+    fn finish_stderr(&mut self, deadline: Instant) -> Result<()> {
+        let Some(copy) = self.stderr_copy.take() else {
+            return Ok(());
+        };
+        while !copy.is_finished() {
+            if Instant::now() > deadline {
+                bail!("stderr still open after {HANG:?}:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = copy.join();
+        Ok(())
     }
 }
 
