@@ -38,6 +38,13 @@ pub const NAMED_AT_MOST: usize = 300;
 /// this, and a look is only a few small reads.
 const LONGEST_EMPTY_POLL: Duration = Duration::from_millis(5);
 
+/// After `cgroup.kill` or a freezer kill, when the wait first reads every listed process's
+/// stat and SIGKILLs the live ones again (for a process that forked or moved in during the
+/// kill); the gap then doubles. The kernel kills the rest on its own, and on a big cgroup such
+/// a pass costs more CPU than the dying have: 10,000 stat reads every 5 ms made a 10,000-process
+/// kill 1.46x slower than runc's, whose shim only waits.
+const FIRST_FULL_PASS: Duration = Duration::from_millis(10);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillMethod {
     /// Write `1` to `cgroup.kill` (cgroup v2 or the hybrid unified hierarchy).
@@ -170,7 +177,7 @@ pub(crate) fn kill_all(
     if method != KillMethod::FreezerV1 {
         thaw_paused(cgroup)?;
     }
-    let left = run.wait_until_empty(deadline)?;
+    let left = run.wait_until_empty(method, deadline)?;
     let report = run.report(method, left, started)?;
     if report.unkillable.is_empty() {
         info!(%method, killed = report.killed.len(), elapsed = ?report.elapsed, "cgroup killed");
@@ -272,23 +279,39 @@ impl KillRun<'_> {
         killed
     }
 
-    /// SIGKILLs whatever is still listed until nothing is, or the deadline passes. Returns
-    /// the pids left.
-    fn wait_until_empty(&mut self, deadline: Instant) -> Result<BTreeSet<i32>, CgroupError> {
+    /// Waits until nothing is listed, or the deadline passes; returns the pids left. Full
+    /// passes SIGKILL whatever is still live: every pass for the signal loop (nothing else
+    /// kills), at doubling gaps from [`FIRST_FULL_PASS`] after `cgroup.kill` or a freezer.
+    fn wait_until_empty(
+        &mut self,
+        method: KillMethod,
+        deadline: Instant,
+    ) -> Result<BTreeSet<i32>, CgroupError> {
         let mut backoff = Backoff::capped(deadline, LONGEST_EMPTY_POLL);
+        let mut gap = FIRST_FULL_PASS;
+        let mut next_full = match method {
+            KillMethod::SignalLoop => Instant::now(),
+            _ => Instant::now() + gap,
+        };
         loop {
-            // Listed but gone, or a dead zombie still listed (older kernels): not left.
-            let live = if self.look()?.is_empty() {
-                BTreeSet::new()
-            } else {
-                live_pids(self.proc_root, &self.dir)?
-            };
-            if live.is_empty() || Instant::now() >= deadline {
-                return Ok(live);
+            if self.look()?.is_empty() {
+                return Ok(BTreeSet::new());
             }
-            // Dying processes ignore a second SIGKILL; new ones (forked during the kill,
-            // or whose SIGKILL is pending behind a thaw) get theirs.
-            self.sigkill(&live)?;
+            let now = Instant::now();
+            if now >= next_full || now >= deadline {
+                // Listed but gone, or a dead zombie still listed (older kernels): not left.
+                let live = live_pids(self.proc_root, &self.dir)?;
+                if live.is_empty() || now >= deadline {
+                    return Ok(live);
+                }
+                // Dying processes ignore a second SIGKILL; new ones (forked during the kill,
+                // or whose SIGKILL is pending behind a thaw) get theirs.
+                self.sigkill(&live)?;
+                if method != KillMethod::SignalLoop {
+                    gap *= 2;
+                    next_full = now + gap;
+                }
+            }
             backoff.pause();
         }
     }

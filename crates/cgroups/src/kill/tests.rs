@@ -167,6 +167,35 @@ fn survivors_are_reported_with_their_state_and_wchan() {
 }
 
 #[test]
+fn after_cgroup_kill_the_wait_signals_at_doubling_gaps_not_every_look() {
+    let host = FakeHost::new(HYBRID);
+    let cgroup = container(&host, 1);
+    std::fs::write(host.cgroup("unified", "/ctr").join("cgroup.kill"), "").unwrap();
+    let mut kernel = FakeKernel::new(&host);
+    kernel.unkillable = vec![PID_BASE + 1];
+    let report = kill_all(
+        &cgroup,
+        KillMethod::CgroupKill,
+        Duration::from_millis(300),
+        &kernel,
+    )
+    .unwrap();
+    assert_eq!(pids(&report.unkillable), vec![PID_BASE + 1]);
+    // Looks come every 5 ms at most (about 60 in 300 ms); full passes at 10, 30, 70, 150 and
+    // 310 ms, so the stuck process gets at most 4 SIGKILLs here (fewer on a slow machine).
+    let to_stuck = kernel
+        .sent
+        .borrow()
+        .iter()
+        .filter(|(pid, _)| *pid == PID_BASE + 1)
+        .count();
+    assert!(
+        (1..=4).contains(&to_stuck),
+        "{to_stuck} SIGKILLs to the stuck process"
+    );
+}
+
+#[test]
 fn the_v1_freezer_method_signals_while_frozen_then_thaws() {
     let host = FakeHost::new(HYBRID);
     let cgroup = container(&host, 2);
