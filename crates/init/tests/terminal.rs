@@ -87,48 +87,54 @@ fn on_a_terminal_the_workload_is_the_foreground_group(env: &Env) -> Result<()> {
 
 /// What a user at an interactive shell does: run the init, the workload stops itself with
 /// SIGTSTP (as ^Z would stop it: the terminal signals the foreground group, the workload's),
-/// the shell reports the job stopped and prompts again, `fg` brings both back, and the workload
-/// owns the terminal again (it reads a line typed there). The workload's group has a second
-/// member, which must run again too.
+/// the shell reports the job stopped and prompts again; `bg` resumes both in the background,
+/// where the workload's read of the terminal stops it again (SIGTTIN) and the init with it;
+/// `fg` brings both back with the terminal (the workload reads a line typed there). The
+/// workload's group has a second member, which must run again too.
 fn a_workload_stopped_on_a_terminal_stops_the_init_and_fg_resumes_both(env: &Env) -> Result<()> {
     let mut terminal = Terminal::start(&["/bin/busybox", "sh", "-i"], &[("PS1", "prompt> ")])?;
     terminal.expect("prompt> ")?;
     // Markers come from expansions, so that neither the typed line's echo nor the job's text
-    // (which `fg` prints) contains them.
+    // (which `fg` prints) contains them. The line is read by `head` (read(2)), not the shell's
+    // `read`, which polls first and so would sleep in the background instead of stopping.
     let workload = "/bin/busybox sleep 1000 & m=$!; kill -TSTP 0; t=tinued; echo con$t; \
-                    s=State; grep $s: /proc/$m/status; kill $m; read line; echo got:$line";
+                    s=State; grep $s: /proc/$m/status; kill $m; line=$(/bin/busybox head -n 1); echo got:$line";
     terminal.type_line(&format!(
         "{} --drain-timeout 0 -- /bin/busybox sh -c '{workload}'",
         env.init
     ))?;
     terminal.expect("Stopped")?;
     terminal.expect("prompt> ")?;
-    let shell = terminal.pid();
-    let init = *children_of(shell)?
+    let init = *children_of(terminal.pid())?
         .first()
         .context("no init below the shell")?;
-    ensure!(
-        state_of(init.as_raw())? == Some('T'),
-        "the init {init} is {:?}, want stopped",
-        state_of(init.as_raw())?
-    );
     let main = *children_of(init)?
         .first()
         .context("no workload below the init")?;
-    ensure!(
-        state_of(main.as_raw())? == Some('T'),
-        "the workload {main} is {:?}, want stopped",
-        state_of(main.as_raw())?
-    );
-    terminal.type_line("fg")?;
+    for (what, pid) in [("init", init), ("workload", main)] {
+        let state = state_of(pid.as_raw())?;
+        ensure!(
+            state == Some('T'),
+            "the {what} {pid} is {state:?}, want stopped"
+        );
+    }
+    terminal.type_line("bg")?;
     terminal.expect("continued")?;
     let member = terminal.expect_line("State:")?;
     ensure!(
         !member.contains("stopped"),
         "the workload's group member is still {member:?}"
     );
-    // Read by the workload only if its group is the terminal's foreground group again: from
-    // the background, reading would stop it (SIGTTIN) and the shell would say so.
+    // In the background, the workload's read stops it (SIGTTIN), and the init with it.
+    wait_until(
+        || Ok(state_of(init.as_raw())? == Some('T')),
+        "the init stops again",
+    )?;
+    terminal.type_line("fg")?;
+    wait_until(
+        || Ok(terminal_group(main)? == Some(main)),
+        "the workload's group has the terminal again",
+    )?;
     terminal.type_line("hello")?;
     terminal.expect("got:hello")?;
     terminal.expect("prompt> ")?;
@@ -138,6 +144,29 @@ fn a_workload_stopped_on_a_terminal_stops_the_init_and_fg_resumes_both(env: &Env
     terminal.type_line("exit")?;
     terminal.wait()?;
     Ok(())
+}
+
+/// Waits until `done` says so, `what` naming it if it never does.
+fn wait_until(mut done: impl FnMut() -> Result<bool>, what: &str) -> Result<()> {
+    let deadline = Instant::now() + HANG;
+    while !done()? {
+        ensure!(Instant::now() < deadline, "not in {HANG:?}: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// The foreground process group of `pid`'s terminal (`tpgid` in /proc/<pid>/stat), if any.
+fn terminal_group(pid: Pid) -> Result<Option<Pid>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let (_, rest) = stat.rsplit_once(')').context("stat")?;
+    // After the command name: state ppid pgrp session tty_nr tpgid.
+    let tpgid: i32 = rest
+        .split_whitespace()
+        .nth(5)
+        .context("no tpgid")?
+        .parse()?;
+    Ok((tpgid > 0).then(|| Pid::from_raw(tpgid)))
 }
 
 /// A pseudo-terminal whose slave is the controlling terminal (and stdin, stdout, stderr) of a
