@@ -30,6 +30,8 @@ pub struct Options {
     pub cgroup: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// The working directory to start in (this process's by default).
+    pub cwd: Option<PathBuf>,
 }
 
 pub struct Sandbox {
@@ -84,14 +86,19 @@ impl Sandbox {
             Some(fd) => arg.replace("{report_fd}", &fd.to_string()),
             None => arg.clone(),
         }));
-        let mut child = Command::new(&line[0])
+        let mut command = Command::new(&line[0]);
+        command
             .args(&line[1..])
             .envs(options.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cwd) = &options.cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .spawn()
-            .with_context(|| format!("spawn {line:?}"))?;
+            .with_context(|| format!("spawn {line:?} in {:?}", options.cwd))?;
         drop(report_write);
         let stdout = lines(child.stdout.take().context("stdout")?);
         let stderr = Arc::new(Mutex::new(String::new()));

@@ -11,6 +11,7 @@ pub mod config;
 mod drain;
 mod family;
 mod forward;
+mod jobs;
 mod out;
 mod pacer;
 pub mod procfs;
@@ -26,6 +27,7 @@ use alloc::vec::Vec;
 use undertaker_report::{Hello, Mode, Record, MINOR};
 
 use crate::config::{Action, Config};
+use crate::jobs::JobControl;
 use crate::out::{Log, Message};
 use crate::report::Reporter;
 use crate::supervisor::Supervisor;
@@ -128,6 +130,8 @@ fn start(args: &MainArgs, config: &Config) -> Result<Supervisor, i32> {
         drain_ms: config.drain_ms,
     }));
     let inherited_sched = sched::shorten_slice();
+    // Stdin is our controlling terminal: the workload's group will be its foreground group.
+    let on_terminal = sys::foreground_group().is_ok();
     let main_pid =
         spawn::start(args, config.workload, inherited, inherited_sched).map_err(|error| {
             fail(b"cannot fork: ", error);
@@ -141,6 +145,11 @@ fn start(args: &MainArgs, config: &Config) -> Result<Supervisor, i32> {
             .number(i64::from(main_pid))
             .send();
     }
+    // As dumb-init does: the workload has the directory it started in; the init keeps none, so
+    // it never holds the workload's directory (a volume, say) busy.
+    if let Err(error) = sys::chdir(c"/") {
+        fail(b"cannot change directory to /: ", error);
+    }
     reporter.send(&Record::MainStarted { pid: main_pid });
     Ok(Supervisor {
         mode,
@@ -153,5 +162,6 @@ fn start(args: &MainArgs, config: &Config) -> Result<Supervisor, i32> {
         main_status: None,
         drain: None,
         pacer: Default::default(),
+        jobs: JobControl::new(on_terminal),
     })
 }

@@ -5,6 +5,7 @@ use undertaker_report::{MainExited, Mode, Reaped, Record, Scope, Status};
 
 use crate::drain::Drain;
 use crate::forward;
+use crate::jobs::JobControl;
 use crate::out::Log;
 use crate::pacer::SweepPacer;
 use crate::procfs::{self, Comm};
@@ -27,6 +28,7 @@ pub struct Supervisor {
     /// Set once the main process has exited and the leftovers are being terminated.
     pub(crate) drain: Option<Drain>,
     pub(crate) pacer: SweepPacer,
+    pub(crate) jobs: JobControl,
 }
 
 /// What one wait for any child found.
@@ -182,15 +184,17 @@ impl Supervisor {
                 {
                     let _ = self.reap_one(info.pid);
                 }
+            } else if info.signal == libc::SIGCONT && self.resume_job() {
+                // The init had stopped with the main process: resumed, it resumed the workload.
             } else if !signals::is_own_sigpipe(info, self.own_pid) {
                 self.forward(info.signal);
             }
         }
         if child_exited {
             // SIGCHLD does not queue: this one may stand for many exits, the main process's
-            // among them, which must not wait for a sweep.
+            // among them, which must not wait for a sweep (nor, on a terminal, its stop).
             if self.main_status.is_none() {
-                let _ = self.reap_one(self.main_pid);
+                self.check_main();
             }
             self.pacer.request();
         }
@@ -217,7 +221,7 @@ impl Supervisor {
     }
 
     /// Reaps `pid` if it is a child that has exited; tells whether it did.
-    fn reap_one(&mut self, pid: Pid) -> bool {
+    pub(crate) fn reap_one(&mut self, pid: Pid) -> bool {
         let comm = self.comm_for_report(pid);
         match sys::reap(pid) {
             Ok(Some(exit)) => {
@@ -241,7 +245,7 @@ impl Supervisor {
         procfs::stat(pid).map(|stat| stat.comm).unwrap_or_default()
     }
 
-    fn on_exit(&mut self, exit: Exit, comm: Comm) {
+    pub(crate) fn on_exit(&mut self, exit: Exit, comm: Comm) {
         if exit.pid == self.main_pid && self.main_status.is_none() {
             self.main_status = Some(exit.status);
             if let Some(mut message) = self.log.at(1) {

@@ -209,19 +209,45 @@ pub struct Exit {
 /// `waitpid(pid, WNOHANG | __WALL)`: a child that has exited, if any. `pid` -1 means any child
 /// (a walk of the whole child list in the kernel); a positive pid is a hash lookup.
 pub fn reap(pid: Pid) -> Result<Option<Exit>, Errno> {
+    match wait_nohang(pid, 0)? {
+        Some(Changed::Exited(exit)) => Ok(Some(exit)),
+        // Without WUNTRACED, waitpid reports exits only.
+        Some(Changed::Stopped(_)) | None => Ok(None),
+    }
+}
+
+/// How a waited-for child changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// It exited (and is reaped).
+    Exited(Exit),
+    /// It was stopped by this signal.
+    Stopped(c_int),
+}
+
+/// `waitpid(pid, WNOHANG | WUNTRACED | __WALL)`: reaps `pid` if it has exited, or takes the news
+/// that it was stopped (each stop is reported once).
+pub fn reap_or_stopped(pid: Pid) -> Result<Option<Changed>, Errno> {
+    wait_nohang(pid, libc::WUNTRACED)
+}
+
+fn wait_nohang(pid: Pid, options: c_int) -> Result<Option<Changed>, Errno> {
     let mut status = 0;
     // SAFETY: status is a valid out-pointer.
-    let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
+    let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL | options) };
     let pid = check(ret)?;
     if pid == 0 {
         return Ok(None);
+    }
+    if libc::WIFSTOPPED(status) {
+        return Ok(Some(Changed::Stopped(libc::WSTOPSIG(status))));
     }
     let status = if libc::WIFSIGNALED(status) {
         undertaker_report::Status::Signaled(libc::WTERMSIG(status))
     } else {
         undertaker_report::Status::Exited(libc::WEXITSTATUS(status))
     };
-    Ok(Some(Exit { pid, status }))
+    Ok(Some(Changed::Exited(Exit { pid, status })))
 }
 
 pub enum Forked {
@@ -247,8 +273,31 @@ pub fn setpgid_own_group(pid: Pid) -> Result<(), Errno> {
 
 /// Makes the calling process's group the foreground group of the terminal on stdin.
 pub fn take_terminal() -> Result<(), Errno> {
+    give_terminal(getpgrp())
+}
+
+/// Makes `group` the foreground group of the terminal on stdin (our controlling terminal).
+pub fn give_terminal(group: Pid) -> Result<(), Errno> {
     // SAFETY: no memory arguments.
-    check(unsafe { libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp()) }).map(drop)
+    check(unsafe { libc::tcsetpgrp(libc::STDIN_FILENO, group) }).map(drop)
+}
+
+/// The foreground group of the terminal on stdin; ENOTTY when stdin is not our controlling
+/// terminal (the usual case in containers).
+pub fn foreground_group() -> Result<Pid, Errno> {
+    // SAFETY: no memory arguments.
+    check(unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) })
+}
+
+pub fn getpgrp() -> Pid {
+    // SAFETY: getpgrp has no preconditions.
+    unsafe { libc::getpgrp() }
+}
+
+/// `chdir(path)`.
+pub fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
 }
 
 /// The kernel's `struct sched_attr` (version 1, 56 bytes).

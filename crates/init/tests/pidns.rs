@@ -5,10 +5,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};
-use undertaker_init_bench::sandbox::{Options, Sandbox};
+use nix::unistd::Pid;
+use undertaker_init_bench::sandbox::{children_of, Options, Sandbox, HANG};
 use undertaker_report::{EndedBy, Hello, Leaked, MainExited, Mode, Record, Scope, Status};
 
 use support::{finish, wait_for_stderr, Env, Test};
@@ -59,8 +62,8 @@ const TESTS: &[Test] = &[
         a_reader_that_goes_away_does_not_stop_the_init,
     ),
     (
-        "on_a_terminal_the_workload_is_the_foreground_group",
-        on_a_terminal_the_workload_is_the_foreground_group,
+        "the_init_leaves_the_workloads_directory_for_the_root",
+        the_init_leaves_the_workloads_directory_for_the_root,
     ),
 ];
 
@@ -481,51 +484,51 @@ fn passed_on_fds() -> Result<Vec<i32>> {
     Ok(fds)
 }
 
-/// As tini does: on a terminal, the workload runs in its own process group, and that group
-/// is the terminal's foreground group (so ^C and job-control signals reach it, and it may
-/// read the terminal without SIGTTIN). `script` gives the init a pty as its controlling
-/// terminal; the workload prints its `/proc/self/stat`.
-fn on_a_terminal_the_workload_is_the_foreground_group(env: &Env) -> Result<()> {
-    let line = format!("{} -- /bin/busybox cat /proc/self/stat", env.init);
-    let output = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("run script (bsdutils)")?;
-    ensure!(output.status.success(), "script: {output:?}");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let stat = text
-        .lines()
-        .find(|l| l.contains("(busybox)"))
-        .with_context(|| format!("no stat line in {text:?}"))?;
-    // Fields after the command name: state ppid pgrp session tty_nr tpgid ...
-    let (_, rest) = stat.rsplit_once(')').context("stat")?;
-    let fields: Vec<i64> = rest
-        .split_whitespace()
-        .skip(1)
-        .take(5)
-        .map(|f| f.parse().unwrap_or(-1))
-        .collect();
-    let (pid, ppid, pgrp, tpgid) = (
-        stat.split_whitespace()
-            .next()
-            .unwrap_or("0")
-            .parse::<i64>()?,
-        fields[0],
-        fields[1],
-        fields[4],
-    );
-    ensure!(
-        pgrp == pid,
-        "the workload leads its own process group: {stat}"
-    );
-    ensure!(
-        pgrp != ppid,
-        "the workload's group is not the init's: {stat}"
-    );
-    ensure!(
-        tpgid == pgrp,
-        "the workload's group is the terminal's foreground: {stat}"
-    );
-    Ok(())
+/// As dumb-init does: once the workload has started, the init moves to `/`, so that it never
+/// keeps the workload's directory (a volume, say) busy; the workload keeps its own.
+fn the_init_leaves_the_workloads_directory_for_the_root(env: &Env) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("undertaker-init-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = (|| {
+        let mut command = env.command(&["--report-fd", "{report_fd}"], &["idle"]);
+        // The workload runs from the directory too; an absolute path keeps it found.
+        command[0] = std::fs::canonicalize(&command[0])?
+            .to_string_lossy()
+            .into_owned();
+        let mut sandbox = Sandbox::start(
+            &command,
+            Options {
+                pid_namespace: true,
+                report_pipe: true,
+                cwd: Some(dir.clone()),
+                ..Options::default()
+            },
+        )?;
+        sandbox.expect_line(|line| line == "ready", "ready")?;
+        let init = sandbox.command_pid()?;
+        let workload = *children_of(init)?
+            .first()
+            .with_context(|| format!("no workload below the init {init}"))?;
+        let cwd = |pid: Pid| std::fs::read_link(format!("/proc/{pid}/cwd"));
+        let deadline = Instant::now() + HANG;
+        while cwd(init)? != Path::new("/") {
+            ensure!(
+                Instant::now() < deadline,
+                "the init is still in {:?}",
+                cwd(init)?
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        ensure!(
+            cwd(workload)? == dir,
+            "the workload is in {:?}, want {dir:?}",
+            cwd(workload)?
+        );
+        kill(init, Signal::SIGTERM)?;
+        let (code, _) = finish(&mut sandbox)?;
+        ensure!(code == 143, "exit {code}");
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir(&dir);
+    result
 }
