@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::runtime_config::{RuntimeOptions, RUNTIME_CONFIG_PATH};
 use crate::{
-    uninstall, ConfigRestore, HostRoot, Layout, Restart, UninstallOptions, UninstallOutcome,
+    uninstall, ConfigError, ConfigRestore, HostRoot, Layout, Restart, UninstallOptions,
+    UninstallOutcome,
 };
 
 const CONFIG: &str = "/etc/containerd/config.toml";
@@ -65,6 +67,7 @@ impl Node {
             node: self.node_options(),
             source_dir: self.source.path().to_path_buf(),
             verify: false,
+            make_default: false,
         }
     }
 
@@ -269,7 +272,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
     let before = node.snapshot();
     let mut options = node.install_options();
     options.node.dry_run = true;
-    let InstallOutcome::DryRun { diff } = install(&options).await.unwrap() else {
+    let InstallOutcome::DryRun { diff, problems } = install(&options).await.unwrap() else {
         panic!("a dry run");
     };
     assert!(
@@ -288,13 +291,14 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
         diff.contains("binary /usr/local/bin/containerd-shim-undertaker-v2: install"),
         "{diff}"
     );
+    assert!(problems.is_empty(), "{problems}");
     assert_eq!(node.snapshot(), before);
 
     installed(install(&node.install_options()).await.unwrap());
     let mut uninstall_options = node.uninstall_options();
     uninstall_options.node.dry_run = true;
     let after_install = node.snapshot();
-    let UninstallOutcome::DryRun { diff } = uninstall(&uninstall_options).await.unwrap() else {
+    let UninstallOutcome::DryRun { diff, .. } = uninstall(&uninstall_options).await.unwrap() else {
         panic!("a dry run");
     };
     assert!(
@@ -305,7 +309,8 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
     assert_eq!(
         install(&options).await.unwrap(),
         InstallOutcome::DryRun {
-            diff: String::new()
+            diff: String::new(),
+            problems: Problems::default(),
         }
     );
 }
@@ -331,7 +336,9 @@ async fn a_missing_binary_is_an_error_and_nothing_is_written() {
     let before = node.snapshot();
     let error = install(&node.install_options()).await.unwrap_err();
     assert!(
-        matches!(error, InstallError::MissingBinary { .. }),
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::MissingBinary { .. })),
         "{error}"
     );
     assert!(error.to_string().contains("undertaker-init"), "{error}");
@@ -346,7 +353,9 @@ async fn without_systemd_or_a_restart_command_nothing_is_changed() {
     options.node.restart = Restart::Auto;
     let error = install(&options).await.unwrap_err();
     assert!(
-        matches!(error, InstallError::Restart(RestartError::NoMethod { .. })),
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::Restart(RestartError::NoMethod { .. }))),
         "{error}"
     );
     assert_eq!(node.snapshot(), before);
@@ -394,7 +403,9 @@ async fn uninstall_with_a_foreign_handler_table_in_a_fresh_state_removes_it() {
     let node = Node::with_config(Some("v2-foreign-undertaker.toml"));
     let error = install(&node.install_options()).await.unwrap_err();
     assert!(
-        matches!(error, InstallError::Config(ConfigError::Conflict { .. })),
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::Config(ConfigError::Conflict { .. }))),
         "{error}"
     );
     let outcome = uninstall(&node.uninstall_options()).await;
@@ -446,7 +457,12 @@ async fn an_existing_runtime_config_the_shim_refuses_stops_the_install_untouched
     std::fs::write(&path, "NoPivotRooot = true\n").unwrap();
     let before = node.snapshot();
     let error = install(&node.install_options()).await.unwrap_err();
-    assert!(matches!(error, InstallError::RuntimeConfig(_)), "{error}");
+    assert!(
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::RuntimeConfig(_))),
+        "{error}"
+    );
     let message = error.to_string();
     assert!(message.contains("NoPivotRooot"), "{message}");
     assert!(message.contains(RUNTIME_CONFIG_PATH), "{message}");
