@@ -168,7 +168,10 @@ mod tests {
         });
         let one = problems.to_string();
         assert!(one.starts_with("1 pod sandbox(es) still run"), "{one}");
-        assert_eq!(problems.take::<(), _>(Err(Problem::InUse { ids: vec![] })), None);
+        assert_eq!(
+            problems.take::<(), _>(Err(Problem::InUse { ids: vec![] })),
+            None
+        );
         let two = problems.to_string();
         assert!(
             two.starts_with("2 problems (nothing was changed):\n  1. 1 pod sandbox"),

@@ -172,9 +172,14 @@ mod tests {
     fn a_restart_program_that_is_not_on_the_path_is_refused_up_front() {
         let command = RestartCommand(vec!["no-such-systemctl-here".into(), "restart".into()]);
         let error = command.check_runnable().unwrap_err().to_string();
-        assert!(error.contains("`no-such-systemctl-here` is not on the PATH"), "{error}");
+        assert!(
+            error.contains("`no-such-systemctl-here` is not on the PATH"),
+            "{error}"
+        );
         RestartCommand(vec!["sh".into()]).check_runnable().unwrap();
-        RestartCommand(vec!["/bin/sh".into()]).check_runnable().unwrap();
+        RestartCommand(vec!["/bin/sh".into()])
+            .check_runnable()
+            .unwrap();
     }
 
     #[tokio::test]

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::containerd::RegisterOptions;
 use crate::layout::{backup_path, BACKUP_DIR, ETC_DIR};
 use crate::options::NodeOptions;
-use crate::containerd::RegisterOptions;
 use crate::plan::Content;
 use crate::preflight::{self, Problem, Problems};
 use crate::restart::RestartCommand;

@@ -174,8 +174,9 @@ mod tests {
             ours.contains("[plugins.\"io.containerd.cri.v1.runtime\".containerd]\ndefault_runtime_name = \"undertaker\"\n"),
             "{ours}"
         );
-        let mut doc: DocumentMut =
-            "[plugins.cri.containerd]\ndefault_runtime_name = 3\n".parse().unwrap();
+        let mut doc: DocumentMut = "[plugins.cri.containerd]\ndefault_runtime_name = 3\n"
+            .parse()
+            .unwrap();
         let error = set(&mut doc, Schema::V1, RUNTIME_NAME).unwrap_err();
         assert!(
             error.contains("plugins.cri.containerd.default_runtime_name"),

@@ -75,8 +75,11 @@ pub fn default_runtime_options(
     name: &str,
 ) -> Result<String, String> {
     let [plugins, plugin, containerd, runtimes] = schema.runtimes_path();
-    let runtime = lookup(doc.as_table(), &[plugins, plugin, containerd, runtimes, name])
-        .and_then(Item::as_table_like);
+    let runtime = lookup(
+        doc.as_table(),
+        &[plugins, plugin, containerd, runtimes, name],
+    )
+    .and_then(Item::as_table_like);
     let Some(runtime) = runtime else {
         if name == CONTAINERD_DEFAULT {
             // containerd's built-in runc runtime: runc's defaults, which are the shim's too.

@@ -49,7 +49,9 @@ pub enum ConfigError {
     UnsupportedVersion { path: PathBuf, version: String },
     #[error("cannot register runtime `{RUNTIME_NAME}` in the containerd config {path}: {reason}")]
     Unsupported { path: PathBuf, reason: String },
-    #[error("cannot make runtime `{RUNTIME_NAME}` containerd's default in {path} (--default): {reason}")]
+    #[error(
+        "cannot make runtime `{RUNTIME_NAME}` containerd's default in {path} (--default): {reason}"
+    )]
     DefaultRuntime { path: PathBuf, reason: String },
     #[error(
         "the containerd config {path} already defines runtime `{RUNTIME_NAME}` differently, and not through \

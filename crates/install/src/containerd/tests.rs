@@ -15,7 +15,10 @@ fn config(text: Option<&str>) -> Result<ContainerdConfig, ConfigError> {
 }
 
 fn registered(text: &str) -> Registration {
-    config(Some(text)).unwrap().register(RegisterOptions::default()).unwrap()
+    config(Some(text))
+        .unwrap()
+        .register(RegisterOptions::default())
+        .unwrap()
 }
 
 /// Every line of `original` appears in `edited`, in order (comments and layout kept).
@@ -180,10 +183,12 @@ fn a_foreign_undertaker_runtime_is_a_conflict_unless_an_install_wrote_it() {
         foreign.register(RegisterOptions::default()),
         Err(ConfigError::Conflict { .. })
     ));
-    let replaced = foreign.register(RegisterOptions {
-        replace_ours: true,
-        ..Default::default()
-    }).unwrap();
+    let replaced = foreign
+        .register(RegisterOptions {
+            replace_ours: true,
+            ..Default::default()
+        })
+        .unwrap();
     assert!(
         !replaced.original_is_pristine,
         "the original holds an older registration"

@@ -73,7 +73,9 @@ pub fn prepare(options: &InstallOptions) -> Prepared {
     // Without a plan (a config that cannot be read, say), the install would change the config
     // once that is fixed: the restart is checked as it would be then.
     let config_changed = planned.as_ref().is_none_or(|(plan, registration)| {
-        config.as_ref().is_some_and(|config| plan.touches(config.path()))
+        config
+            .as_ref()
+            .is_some_and(|config| plan.touches(config.path()))
             || registration
                 .drop_in
                 .as_ref()
