@@ -9,8 +9,8 @@ use undertaker_install::layout::{
     DEFAULT_BIN_DIR, DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_CONFIG,
 };
 use undertaker_install::{
-    ConfigRestore, HostRoot, InstallOptions, InstallOutcome, Layout, NodeOptions, Restart,
-    UninstallOptions, UninstallOutcome, RUNTIME_NAME,
+    ConfigRestore, HostRoot, InstallError, InstallOptions, InstallOutcome, Layout, NodeOptions,
+    Restart, UninstallError, UninstallOptions, UninstallOutcome, RUNTIME_NAME,
 };
 
 /// Flags both commands take. Paths are host paths; with `--host-root` they are reached under it.
@@ -42,7 +42,8 @@ pub struct NodeArgs {
     #[arg(long, value_name = "CMD")]
     restart_command: Option<String>,
 
-    /// Print the changes as a unified diff and change nothing.
+    /// Print the changes as a unified diff and change nothing; every reason the real run would
+    /// stop is reported as it would report it, with its exit code.
     #[arg(long)]
     dry_run: bool,
 
@@ -63,6 +64,13 @@ pub struct InstallArgs {
     /// Do not run a pod sandbox with handler `undertaker` after the restart.
     #[arg(long)]
     no_verify: bool,
+
+    /// Also make `undertaker` containerd's default CRI runtime (`default_runtime_name`), so
+    /// every pod without a RuntimeClass runs under it. The replaced default's runc options
+    /// (SystemdCgroup, BinaryName, Root, ...) carry over and it stays a handler for opt-out;
+    /// uninstall (or an install without --default) gives the old default back.
+    #[arg(long = "default")]
+    make_default: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,12 +111,19 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<()> {
         node: args.node.options(),
         source_dir,
         verify: !args.no_verify,
+        make_default: args.make_default,
     };
     match undertaker_install::install(&options).await? {
-        InstallOutcome::DryRun { diff } if diff.is_empty() => {
-            println!("undertaker is already installed; nothing to change")
+        InstallOutcome::DryRun { diff, problems } => {
+            if diff.is_empty() && problems.is_empty() {
+                println!("undertaker is already installed; nothing to change");
+            }
+            print!("{diff}");
+            if !problems.is_empty() {
+                // What the real install would stop on, as it would say it.
+                return Err(InstallError::Refused(problems).into());
+            }
         }
-        InstallOutcome::DryRun { diff } => print!("{diff}"),
         InstallOutcome::Unchanged => println!("undertaker is already installed; nothing changed"),
         InstallOutcome::Installed {
             changed,
@@ -143,10 +158,15 @@ pub async fn uninstall(args: UninstallArgs) -> anyhow::Result<()> {
         force: args.force,
     };
     match undertaker_install::uninstall(&options).await? {
-        UninstallOutcome::DryRun { diff } if diff.is_empty() => {
-            println!("undertaker is not installed; nothing to change")
+        UninstallOutcome::DryRun { diff, problems } => {
+            if diff.is_empty() && problems.is_empty() {
+                println!("undertaker is not installed; nothing to change");
+            }
+            print!("{diff}");
+            if !problems.is_empty() {
+                return Err(UninstallError::Refused(problems).into());
+            }
         }
-        UninstallOutcome::DryRun { diff } => print!("{diff}"),
         UninstallOutcome::NothingInstalled => {
             println!("undertaker is not installed; nothing changed")
         }

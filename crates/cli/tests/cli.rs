@@ -55,7 +55,7 @@ const CONFIG: &str =
 fn dry_run_prints_a_diff_and_writes_nothing() {
     let host = Host::with_config(CONFIG);
     let from = host.from.path().to_str().unwrap().to_string();
-    let output = host.run(&["install", "--dry-run", "--from", &from]);
+    let output = host.run(&["install", "--dry-run", "--no-restart", "--from", &from]);
     assert!(output.status.success(), "{}", stderr(&output));
     let diff = stdout(&output);
     assert!(diff.contains("+++ /etc/containerd/config.toml"), "{diff}");
@@ -65,6 +65,64 @@ fn dry_run_prints_a_diff_and_writes_nothing() {
     );
     assert_eq!(host.config(), CONFIG);
     assert!(!host.root.path().join("etc/undertaker").exists());
+}
+
+#[test]
+fn a_dry_run_on_a_host_without_systemd_fails_as_the_real_run_does() {
+    let host = Host::with_config(CONFIG);
+    let from = host.from.path().to_str().unwrap().to_string();
+    let dry_run = host.run(&["install", "--dry-run", "--from", &from]);
+    assert!(
+        stdout(&dry_run).contains("+  runtime_type = \"io.containerd.undertaker.v2\""),
+        "the diff is still shown: {}",
+        stdout(&dry_run)
+    );
+    let real = host.run(&["install", "--from", &from]);
+    assert_eq!(dry_run.status.code(), Some(1), "{}", stderr(&dry_run));
+    assert_eq!(dry_run.status.code(), real.status.code());
+    assert!(
+        stderr(&dry_run).contains("the host does not run systemd"),
+        "{}",
+        stderr(&dry_run)
+    );
+    let error_line = |output: &Output| {
+        stderr(output)
+            .lines()
+            .filter(|line| line.starts_with("error: "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(error_line(&dry_run), error_line(&real), "worded the same");
+    assert_eq!(host.config(), CONFIG, "neither changed anything");
+    assert!(!host.root.path().join("etc/undertaker").exists());
+}
+
+#[test]
+fn default_makes_undertaker_the_default_runtime_and_uninstall_gives_it_back() {
+    let host = Host::with_config(CONFIG);
+    let from = host.from.path().to_str().unwrap().to_string();
+    let dry_run = host.run(&[
+        "install",
+        "--dry-run",
+        "--no-restart",
+        "--default",
+        "--from",
+        &from,
+    ]);
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        stdout(&dry_run).contains("+default_runtime_name = \"undertaker\""),
+        "{}",
+        stdout(&dry_run)
+    );
+    let installed = host.run(&["install", "--no-restart", "--default", "--from", &from]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    assert!(host
+        .config()
+        .contains("default_runtime_name = \"undertaker\""));
+    let removed = host.run(&["uninstall", "--no-restart"]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert_eq!(host.config(), CONFIG);
 }
 
 #[test]

@@ -15,17 +15,14 @@
 //! the install writes to the host's paths (and containerd then reads there) never reaches the
 //! real host, whatever happens.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "install_containerd/node.rs"]
+mod node;
+
 use std::time::Duration;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{unshare, CloneFlags};
-use undertaker_install::{ContainerdConfig, HostRoot, Schema};
-use undertaker_testbed::{Testbed, TestbedOptions};
-
-const SHIM: &str = "containerd-shim-undertaker-v2";
-const INIT: &str = "undertaker-init";
+use node::{built_binaries, text, Node, PrivateHost, INIT, SHIM};
+use undertaker_install::runtime_config::{RuntimeOptions, RUNTIME_CONFIG_PATH};
+use undertaker_install::ContainerdConfig;
 
 #[test]
 fn install_verify_reinstall_uninstall_against_a_real_containerd() {
@@ -160,253 +157,96 @@ fn a_handler_that_does_not_run_a_pod_is_rolled_back() {
     });
 }
 
-/// The directory with the shim and init to install, or `None` (test skipped) when they are not
-/// built or this is not root. In CI a missing binary is a failure.
-fn built_binaries() -> Option<PathBuf> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: installing into containerd needs root");
-        return None;
-    }
-    let bin_dir = undertaker_testbed::default_bin_dir();
-    let missing: Vec<PathBuf> = [SHIM, INIT]
-        .iter()
-        .map(|name| bin_dir.join(name))
-        .filter(|path| !path.exists())
-        .collect();
-    if missing.is_empty() {
-        return Some(bin_dir);
-    }
-    let message =
-        format!("{missing:?} not built (cargo build -p undertaker-shim; scripts/build-init.sh), or set UNDERTAKER_BIN_DIR");
-    assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("skipping: {message}");
-    None
-}
+/// `--default` on the testbed's containerd (schema 2 on 1.x: edited in place; schema 3 on 2.x:
+/// through the drop-in): a pod that names no runtime handler runs under undertaker (its
+/// containers' shim is `containerd-shim-undertaker-v2`), one that names `runc` still runs under
+/// runc, runc's options are carried over, and uninstall gives the config back byte for byte.
+#[test]
+fn install_default_runs_pods_without_a_handler_under_undertaker() {
+    let Some(bin_dir) = built_binaries() else {
+        return;
+    };
+    let private = PrivateHost::enter().expect("private mount namespace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let node = Node::start(&private, &bin_dir.join(SHIM), &bin_dir.join(INIT)).await;
+        let from = node.from.to_str().unwrap().to_string();
+        let installed = node.cli(&["install", "--default", "--from", &from]);
+        assert!(
+            installed.status.success(),
+            "install --default failed:\n{}\n{}",
+            text(&installed),
+            node.testbed.log_tail(40)
+        );
+        node.assert_registered_as_its_schema_wants(&std::fs::read(&node.config_path).unwrap());
 
-/// A private containerd whose config does not register `undertaker`, and the binaries to
-/// install laid out as install.sh would.
-struct Node {
-    testbed: Testbed,
-    config_path: PathBuf,
-    original: Vec<u8>,
-    from: PathBuf,
-    host_root: PathBuf,
-    restart: String,
-}
-
-impl Node {
-    async fn start(private: &PrivateHost, shim: &Path, init: &Path) -> Node {
-        // No shim on the testbed's own PATH: containerd must find the installed one (in
-        // /usr/local/bin, which is on the PATH of any containerd).
-        let empty = private.scratch.path().join("no-binaries");
-        std::fs::create_dir_all(&empty).unwrap();
-        let options = TestbedOptions {
-            bin_dir: empty,
-            ..TestbedOptions::default()
-        };
-        let testbed = Testbed::start(options).await.expect("testbed");
-        let config_path = testbed.dir().join("containerd.toml");
-
-        // Start from a config without runtime `undertaker` (the testbed registers it itself).
-        let registered = std::fs::read_to_string(&config_path).expect("the testbed's config");
-        let without = ContainerdConfig::parse(&config_path, &config_path, Some(registered))
+        // runc's Root and BinaryName (the testbed's own) carried over to our runtime config.
+        let original = String::from_utf8(node.original.clone()).unwrap();
+        let runc = ContainerdConfig::parse(&node.config_path, &node.config_path, Some(original))
             .unwrap()
-            .unregister()
-            .expect("the testbed config registers undertaker");
-        std::fs::write(&config_path, &without).unwrap();
-        testbed
+            .runc_options();
+        let ours = RuntimeOptions::from_file(std::path::Path::new(RUNTIME_CONFIG_PATH)).unwrap();
+        assert_eq!(Some(ours.root.clone()), runc.root, "{ours:?}");
+        assert_eq!(Some(ours.binary_name.clone()), runc.binary_name, "{ours:?}");
+
+        node.testbed
             .restart_containerd()
             .await
-            .expect("containerd on the config without undertaker");
-        assert_handler_missing(&testbed).await;
+            .expect("containerd answers after the install");
+        let on = node.testbed.describe();
+        for (handler, expected_shim) in [("", SHIM), ("runc", "containerd-shim-runc-v2")] {
+            let name = format!(
+                "default-{}",
+                if handler.is_empty() { "none" } else { handler }
+            );
+            let pod = node
+                .testbed
+                .pod(&name, handler)
+                .run()
+                .await
+                .unwrap_or_else(|error| panic!("{on}: a pod with handler {handler:?}: {error}"));
+            let container = pod
+                .container("sleeper")
+                .shell("sleep 300")
+                .run()
+                .await
+                .expect("a container in it");
+            let pid = container.pid().await.unwrap();
+            assert_eq!(
+                parent_executable(pid),
+                expected_shim,
+                "{on}: the shim of a container whose pod names handler {handler:?}"
+            );
+            container.stop(Duration::from_secs(2)).await.unwrap();
+            pod.stop_and_remove().await.unwrap();
+        }
 
-        let from = private.scratch.path().join("from");
-        std::fs::create_dir_all(&from).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_undertaker"), from.join("undertaker")).unwrap();
-        std::fs::copy(shim, from.join(SHIM)).unwrap();
-        std::fs::copy(init, from.join(INIT)).unwrap();
-        let restart = format!(
-            "old=$(cat '{pid}'); kill -TERM \"$old\"; while kill -0 \"$old\" 2>/dev/null; do sleep 0.05; done",
-            pid = testbed.dir().join("containerd.pid").display()
+        let removed = node.cli(&["uninstall"]);
+        assert!(
+            removed.status.success(),
+            "uninstall failed:\n{}\n{}",
+            text(&removed),
+            node.testbed.log_tail(40)
         );
-        Node {
-            original: std::fs::read(&config_path).unwrap(),
-            config_path,
-            testbed,
-            from,
-            host_root: private.host_root.clone(),
-            restart,
-        }
-    }
-
-    /// containerd 2.x (schema 3): the main config only gained an `imports` entry for a drop-in
-    /// beside it that holds our runtime; 1.x (schema 2): the runtime table is in the config.
-    fn assert_registered_as_its_schema_wants(&self, installed: &[u8]) {
-        let on = self.testbed.describe();
-        let text = String::from_utf8_lossy(installed);
-        let config =
-            ContainerdConfig::parse(&self.config_path, &self.config_path, Some(text.to_string()))
-                .expect("the installed config parses");
-        let expected = if self.testbed.containerd().config_version() >= 3 {
-            Schema::V3
-        } else {
-            Schema::V2
-        };
-        assert_eq!(config.schema(), expected, "{on}:\n{text}");
-        let drop_in = config.drop_in_path();
-        let runtime_table = "runtimes.undertaker]";
-        if expected == Schema::V3 {
-            assert!(
-                text.contains(&*drop_in.to_string_lossy()),
-                "{on}: imports the drop-in:\n{text}"
-            );
-            assert!(
-                !text.contains(runtime_table),
-                "{on}: no runtime table in the main file:\n{text}"
-            );
-            let drop_in_text = std::fs::read_to_string(&drop_in).expect("the drop-in");
-            assert!(
-                drop_in_text.contains(
-                    "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.undertaker]"
-                ),
-                "{on}: {}:\n{drop_in_text}",
-                drop_in.display()
-            );
-        } else {
-            assert!(text.contains(runtime_table), "{on}:\n{text}");
-            assert!(!drop_in.exists(), "{on}: no drop-in for schema 2");
-        }
-    }
-
-    /// Runs the `undertaker` binary against this node.
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_undertaker"))
-            .args(args)
-            .arg("--host-root")
-            .arg(&self.host_root)
-            .arg("--containerd-config")
-            .arg(&self.config_path)
-            .arg("--containerd-address")
-            .arg(self.testbed.socket())
-            .args(["--restart-command", &self.restart, "--timeout", "60s"])
-            .output()
-            .expect("run undertaker")
-    }
-
-    /// The config is byte for byte what it was, no file of ours is left, and containerd has no
-    /// handler `undertaker`.
-    async fn assert_back_to_the_start(&self, private: &PrivateHost) {
-        assert_eq!(
-            std::fs::read(&self.config_path).unwrap(),
-            self.original,
-            "the config is byte-for-byte the original ({})",
-            self.testbed.describe()
+        assert!(
+            text(&removed).contains("restored from the backup"),
+            "{}",
+            text(&removed)
         );
-        let drop_in = self.testbed.dir().join("conf.d/undertaker.toml");
-        assert!(!drop_in.exists(), "{} is left behind", drop_in.display());
-        for gone in [
-            "/etc/undertaker",
-            "/usr/local/lib/undertaker",
-            "/usr/local/bin/undertaker",
-            "/usr/local/bin/containerd-shim-undertaker-v2",
-        ] {
-            assert!(
-                !HostRoot::new(&private.host_root).path(gone).exists(),
-                "{gone} is left behind"
-            );
-        }
-        self.testbed
-            .restart_containerd()
-            .await
-            .expect("containerd answers");
-        assert_handler_missing(&self.testbed).await;
-    }
+        node.assert_back_to_the_start(&private).await;
+    });
 }
 
-/// RunPodSandbox with handler `undertaker` fails.
-async fn assert_handler_missing(testbed: &Testbed) {
-    let error = testbed
-        .pod("no-handler", "undertaker")
-        .run()
-        .await
-        .expect_err("handler undertaker is not configured");
-    assert!(error.to_string().contains("undertaker"), "{error}");
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// This thread's private view of the host: `/etc` and `/usr/local` overlaid with scratch
-/// directories, and `/` bind-mounted at `host_root`. Dropping it unmounts all three.
-struct PrivateHost {
-    scratch: tempfile::TempDir,
-    host_root: PathBuf,
-    mounted: Vec<PathBuf>,
-}
-
-impl PrivateHost {
-    fn enter() -> nix::Result<PrivateHost> {
-        let scratch = tempfile::Builder::new()
-            .prefix("undertaker-install-test-")
-            .tempdir()
-            .unwrap();
-        unshare(CloneFlags::CLONE_NEWNS)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
-        let mut private = PrivateHost {
-            host_root: scratch.path().join("host"),
-            scratch,
-            mounted: Vec::new(),
-        };
-        for dir in ["/etc", "/usr/local"] {
-            let name = dir.trim_start_matches('/').replace('/', "-");
-            let upper = private.scratch.path().join(format!("{name}-upper"));
-            let work = private.scratch.path().join(format!("{name}-work"));
-            std::fs::create_dir_all(&upper).unwrap();
-            std::fs::create_dir_all(&work).unwrap();
-            let options = format!(
-                "lowerdir={dir},upperdir={},workdir={}",
-                upper.display(),
-                work.display()
-            );
-            mount(
-                Some("overlay"),
-                dir,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(options.as_str()),
-            )?;
-            private.mounted.push(PathBuf::from(dir));
-        }
-        std::fs::create_dir_all(&private.host_root).unwrap();
-        mount(
-            Some("/"),
-            &private.host_root,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )?;
-        private.mounted.push(private.host_root.clone());
-        Ok(private)
-    }
-}
-
-impl Drop for PrivateHost {
-    fn drop(&mut self) {
-        for dir in self.mounted.iter().rev() {
-            if let Err(error) = umount2(dir, MntFlags::MNT_DETACH) {
-                eprintln!("cannot unmount {}: {error}", dir.display());
-            }
-        }
-    }
+/// The file name of the executable of `pid`'s parent: the shim a container's process runs
+/// under (it is reparented to the shim, a child subreaper).
+fn parent_executable(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let ppid = after_comm.split(' ').nth(1).unwrap();
+    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).unwrap();
+    exe.file_name().unwrap().to_string_lossy().into_owned()
 }

@@ -2,16 +2,17 @@
 //! containerd's config (backing the original up), restart containerd, and run a pod with our
 //! handler. Any failure after the first change puts everything back.
 
-use std::path::{Path, PathBuf};
+mod prepare;
 
-use crate::containerd::Registration;
-use crate::layout::backup_path;
+use std::path::PathBuf;
+
 use crate::options::NodeOptions;
-use crate::plan::{Applied, Content, BINARY_MODE};
+use crate::plan::Applied;
+use crate::preflight::{Problem, Problems};
 use crate::restart::RestartCommand;
-use crate::runtime_config::{self, RuntimeOptions, RUNTIME_CONFIG_PATH};
 use crate::verify::{self, VerifyError};
-use crate::{ConfigError, ContainerdConfig, FsError, InstallState, Plan, RestartError, StateError};
+use crate::{FsError, RestartError};
+use prepare::Prepared;
 
 /// `undertaker install` settings.
 #[derive(Debug, Clone)]
@@ -21,13 +22,17 @@ pub struct InstallOptions {
     pub source_dir: PathBuf,
     /// Run a pod sandbox with our handler after the restart.
     pub verify: bool,
+    /// `--default`: make our runtime containerd's default CRI runtime, carrying the replaced
+    /// default's options over; without it an earlier `--default` is undone.
+    pub make_default: bool,
 }
 
 /// What the install did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum InstallOutcome {
-    /// `dry_run`: the changes an install would make, as a diff (empty: none).
-    DryRun { diff: String },
+    /// `dry_run`: the changes an install would make, as a diff (empty: none), and every
+    /// reason the install would refuse to make them (empty: none), worded as it would.
+    DryRun { diff: String, problems: Problems },
     /// Everything was already installed; nothing was touched.
     Unchanged,
     Installed {
@@ -41,29 +46,29 @@ pub enum InstallOutcome {
 /// Why the install did not happen. Unless it says otherwise, nothing on the node changed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("cannot read {path} to install it ({source}); build the binaries first (install/install.sh does) or pass --from DIR")]
-    MissingBinary {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What the checks before any change found (a dry run reports the same).
+    #[error("{0}")]
+    Refused(Problems),
+    /// Writing a file failed; the files written before it were put back.
     #[error(transparent)]
     Files(#[from] FsError),
-    /// The runtime config already on the node is one the shim would refuse; nothing changed.
-    #[error("{0}; fix or remove it, then install again")]
-    RuntimeConfig(#[from] runtime_config::OptionsError),
-    #[error(transparent)]
-    Restart(#[from] RestartError),
     /// The change was made but did not work; it was rolled back (see `rollback`).
     #[error("{cause}\n{rollback}")]
     NotActivated {
         cause: Box<ActivationError>,
         rollback: Rollback,
     },
+}
+
+impl InstallError {
+    /// The problems that refused the install (none for other errors).
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        let problems = match self {
+            InstallError::Refused(problems) => Some(problems.iter()),
+            _ => None,
+        };
+        problems.into_iter().flatten()
+    }
 }
 
 /// What went wrong once the change was in place.
@@ -100,29 +105,26 @@ impl std::fmt::Display for Rollback {
 /// Installs undertaker on the node (see the module docs).
 pub async fn install(options: &InstallOptions) -> Result<InstallOutcome, InstallError> {
     let node = &options.node;
-    let host = &node.host_root;
-    let previous = InstallState::load(host)?;
-    let config = ContainerdConfig::load(host, &node.containerd_config)?;
-    let registration = config.register(previous.is_some())?;
-    let plan = plan_install(options, &config, &registration, previous.as_ref())?;
-
+    let prepared = prepare::prepare(options);
     if node.dry_run {
-        return Ok(InstallOutcome::DryRun { diff: plan.diff() });
+        return Ok(InstallOutcome::DryRun {
+            diff: prepared.plan.diff(),
+            problems: prepared.problems,
+        });
+    }
+    let Prepared {
+        plan,
+        config_changed,
+        restart,
+        problems,
+    } = prepared;
+    if !problems.is_empty() {
+        return Err(InstallError::Refused(problems));
     }
     if plan.is_empty() {
         tracing::info!("undertaker is already installed; nothing changed");
         return Ok(InstallOutcome::Unchanged);
     }
-    let config_changed = plan.touches(config.path())
-        || registration
-            .drop_in
-            .as_ref()
-            .is_some_and(|(path, _)| plan.touches(path));
-    let restart = if config_changed {
-        node.restart.resolve(host)?
-    } else {
-        None
-    };
 
     let verify = options.verify && (restart.is_some() || !config_changed);
     if config_changed && restart.is_none() {
@@ -151,114 +153,6 @@ pub async fn install(options: &InstallOptions) -> Result<InstallOutcome, Install
                 rollback,
             })
         }
-    }
-}
-
-/// The files an install writes, in an order that never lets containerd see a config naming a
-/// file that is not there yet: binaries, runtime config, drop-in, backup, state, then the config.
-fn plan_install(
-    options: &InstallOptions,
-    config: &ContainerdConfig,
-    registration: &Registration,
-    previous: Option<&InstallState>,
-) -> Result<Plan, InstallError> {
-    let node = &options.node;
-    let host = &node.host_root;
-    let mut plan = Plan::default();
-    let mut files = Vec::new();
-
-    for (name, destination) in node.layout.binaries() {
-        let source = options.source_dir.join(name);
-        let bytes = std::fs::read(&source).map_err(|source_error| InstallError::MissingBinary {
-            path: source.clone(),
-            source: source_error,
-        })?;
-        plan.set(
-            host,
-            &destination,
-            Some(bytes),
-            Some(BINARY_MODE),
-            Content::Binary,
-        )?;
-        files.push(destination);
-    }
-
-    let runtime_config_path = Path::new(RUNTIME_CONFIG_PATH);
-    let existing = runtime_config::load_existing(&host.path(runtime_config_path))?;
-    let runtime_options = runtime_options(existing, config, &node.layout.init_path());
-    plan.set(
-        host,
-        runtime_config_path,
-        Some(runtime_config::file_content(&runtime_options).into_bytes()),
-        None,
-        Content::Text,
-    )?;
-    files.push(runtime_config_path.to_path_buf());
-
-    if let Some((path, content)) = &registration.drop_in {
-        plan.set(
-            host,
-            path,
-            Some(content.clone().into_bytes()),
-            None,
-            Content::Text,
-        )?;
-    }
-
-    let mut state = previous.cloned().unwrap_or_default();
-    state.containerd_config = config.path().to_path_buf();
-    state.drop_in = registration.drop_in.as_ref().map(|(path, _)| path.clone());
-    for file in files {
-        if !state.files.contains(&file) {
-            state.files.push(file);
-        }
-    }
-    if registration.original_is_pristine {
-        // The config as it is now holds nothing of ours: it is the one uninstall restores.
-        let backup = backup_path(config.path());
-        let original = config.original().map(|text| text.as_bytes().to_vec());
-        state.config_created = original.is_none();
-        state.config_backup = original.is_some().then(|| backup.clone());
-        // The backup is as readable as the config (which may hold registry credentials).
-        let config_mode = crate::fsio::mode_if_exists(&host.path(config.path()))?;
-        plan.set(host, &backup, original, config_mode, Content::Text)?;
-    }
-    plan.set(
-        host,
-        InstallState::path(),
-        Some(state.to_file_content().into_bytes()),
-        None,
-        Content::Text,
-    )?;
-
-    plan.set(
-        host,
-        config.path(),
-        Some(registration.config.clone().into_bytes()),
-        None,
-        Content::Text,
-    )?;
-    Ok(plan)
-}
-
-/// The runtime options: the node's runc options and where the init is, over whatever else an
-/// operator set in the existing runtime config (`NoPivotRoot`, `IoUid`, ...), which is kept.
-fn runtime_options(
-    existing: RuntimeOptions,
-    config: &ContainerdConfig,
-    init_path: &Path,
-) -> RuntimeOptions {
-    let runc = config.runc_options();
-    if let Some(runtime) = &runc.from_runtime {
-        tracing::info!(runtime = %runtime, systemd_cgroup = runc.systemd_cgroup, "inheriting runc options");
-    }
-    let defaults = RuntimeOptions::default();
-    RuntimeOptions {
-        binary_name: runc.binary_name.unwrap_or(defaults.binary_name),
-        root: runc.root.unwrap_or(defaults.root),
-        systemd_cgroup: runc.systemd_cgroup,
-        init_path: init_path.to_string_lossy().into_owned(),
-        ..existing
     }
 }
 

@@ -12,6 +12,8 @@
 //! - `containerd/`: reading containerd's config, its schema, adding and removing our runtime;
 //! - `layout`, `host`: where every file goes on the host, seen through `--host-root`;
 //! - `plan`, `fsio`: whole-file changes, their diff, atomic apply and rollback;
+//! - `preflight`: every reason a command would stop, checked before it changes anything (the
+//!   dry run reports the same list);
 //! - `state`: what an install did, so uninstall can undo exactly that;
 //! - `restart`, `verify`: bringing containerd up again and running a pod with our handler;
 //! - `install`, `uninstall`: the two commands, in order.
@@ -33,6 +35,8 @@ mod options;
 #[cfg(feature = "installer")]
 mod plan;
 #[cfg(feature = "installer")]
+mod preflight;
+#[cfg(feature = "installer")]
 mod restart;
 #[cfg(feature = "installer")]
 mod state;
@@ -42,7 +46,7 @@ mod uninstall;
 mod verify;
 
 #[cfg(feature = "installer")]
-pub use containerd::{ConfigError, ContainerdConfig, Schema};
+pub use containerd::{ConfigError, ContainerdConfig, ReplacedDefault, Schema};
 #[cfg(feature = "installer")]
 pub use fsio::FsError;
 #[cfg(feature = "installer")]
@@ -57,6 +61,8 @@ pub use layout::Layout;
 pub use options::NodeOptions;
 #[cfg(feature = "installer")]
 pub use plan::{FileChange, Plan};
+#[cfg(feature = "installer")]
+pub use preflight::{Problem, Problems};
 #[cfg(feature = "installer")]
 pub use restart::{Restart, RestartError};
 #[cfg(feature = "installer")]

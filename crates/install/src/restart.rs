@@ -1,7 +1,8 @@
 //! Restarting containerd so it reads the changed config: systemd when the host runs it (through
 //! the host's namespaces when we run in a container), else an operator-given command.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use tokio::process::Command;
@@ -28,6 +29,15 @@ pub enum RestartError {
          missing); pass --restart-command CMD, or --no-restart to restart it yourself"
     )]
     NoMethod { marker: PathBuf },
+    #[error(
+        "containerd must be restarted to load the change with `{command}`, but `{program}` is not on the \
+         PATH ({path}); pass --restart-command CMD, or --no-restart to restart it yourself"
+    )]
+    NotFound {
+        command: String,
+        program: String,
+        path: String,
+    },
     #[error("cannot run `{command}`: {source}")]
     Spawn {
         command: String,
@@ -47,8 +57,17 @@ pub enum RestartError {
 pub struct RestartCommand(Vec<String>);
 
 impl Restart {
-    /// The command to run, or `None` for [`Restart::Skip`].
+    /// The command to run, or `None` for [`Restart::Skip`]; an error when it could not run
+    /// (checked before anything is changed).
     pub fn resolve(&self, host: &HostRoot) -> Result<Option<RestartCommand>, RestartError> {
+        let command = self.command(host)?;
+        if let Some(command) = &command {
+            command.check_runnable()?;
+        }
+        Ok(command)
+    }
+
+    fn command(&self, host: &HostRoot) -> Result<Option<RestartCommand>, RestartError> {
         let argv = |parts: &[&str]| parts.iter().map(|part| part.to_string()).collect();
         match self {
             Restart::Skip => Ok(None),
@@ -74,6 +93,31 @@ impl Restart {
 }
 
 impl RestartCommand {
+    /// The program is on this process's PATH (or is a path to an executable).
+    fn check_runnable(&self) -> Result<(), RestartError> {
+        let program = &self.0[0];
+        let path = std::env::var("PATH").unwrap_or_default();
+        let executable = |candidate: &Path| {
+            candidate
+                .metadata()
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        };
+        let found = if program.contains('/') {
+            executable(Path::new(program))
+        } else {
+            std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(RestartError::NotFound {
+                command: self.to_string(),
+                program: program.clone(),
+                path,
+            })
+        }
+    }
+
     /// Runs the command to completion.
     pub async fn run(&self) -> Result<(), RestartError> {
         let shown = self.to_string();
@@ -122,6 +166,20 @@ mod tests {
             "nsenter -t 1 -m -u -i -n -p -- systemctl restart containerd"
         );
         assert_eq!(Restart::Skip.resolve(&host).unwrap(), None);
+    }
+
+    #[test]
+    fn a_restart_program_that_is_not_on_the_path_is_refused_up_front() {
+        let command = RestartCommand(vec!["no-such-systemctl-here".into(), "restart".into()]);
+        let error = command.check_runnable().unwrap_err().to_string();
+        assert!(
+            error.contains("`no-such-systemctl-here` is not on the PATH"),
+            "{error}"
+        );
+        RestartCommand(vec!["sh".into()]).check_runnable().unwrap();
+        RestartCommand(vec!["/bin/sh".into()])
+            .check_runnable()
+            .unwrap();
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::containerd::ReplacedDefault;
 use crate::layout::STATE_PATH;
 use crate::HostRoot;
 
@@ -26,6 +27,10 @@ pub struct InstallState {
     /// Every file it installed: binaries and the runtime config.
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// `--default`: it made our runtime containerd's default, replacing this one (last: a
+    /// table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_default: Option<ReplacedDefault>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -85,6 +90,9 @@ mod tests {
             config_created: false,
             drop_in: None,
             files: vec!["/usr/local/bin/undertaker".into()],
+            replaced_default: Some(ReplacedDefault {
+                name: Some("runc".into()),
+            }),
         };
         let path = host.path(STATE_PATH);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

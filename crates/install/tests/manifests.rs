@@ -277,6 +277,11 @@ fn rbac_grants_the_service_account_what_installer_and_agent_need() {
 /// Runs the DaemonSet's script with stand-ins for `undertaker`, `curl` and `sleep` that log
 /// their arguments, and returns the log.
 fn run_script(action: &str, flags: &str) -> String {
+    run_script_with(action, flags, &[])
+}
+
+/// [`run_script`] with more environment variables set.
+fn run_script_with(action: &str, flags: &str, env: &[(&str, &str)]) -> String {
     let all = manifests();
     let (_, pod) = the_daemon_set(&all);
     let script = pod.containers[0].args.as_ref().unwrap()[0].clone();
@@ -305,6 +310,7 @@ fn run_script(action: &str, flags: &str) -> String {
         .env("UNDERTAKER_FLAGS", flags)
         .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
         .env("KUBERNETES_SERVICE_PORT", "443")
+        .envs(env.iter().copied())
         .status()
         .unwrap();
     assert!(status.success(), "the script failed: {status}");
@@ -346,5 +352,60 @@ fn the_script_installs_then_labels_and_unlabels_before_uninstalling() {
     assert!(
         lines[1].starts_with("undertaker [uninstall] [--host-root] [/host]"),
         "{uninstall}"
+    );
+}
+
+#[test]
+fn the_default_runtime_setting_adds_default_to_install_only() {
+    let all = manifests();
+    let (_, pod) = the_daemon_set(&all);
+    let setting = pod.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .find(|env| env.name == "UNDERTAKER_DEFAULT_RUNTIME")
+        .expect("the UNDERTAKER_DEFAULT_RUNTIME setting");
+    assert_eq!(
+        setting.value.as_deref(),
+        Some("false"),
+        "opt-in: RuntimeClass only by default"
+    );
+
+    let install = run_script_with(
+        "install",
+        "--no-verify",
+        &[("UNDERTAKER_DEFAULT_RUNTIME", "true")],
+    );
+    let first = install.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("undertaker [install] [--host-root] [/host] [--from] [/opt/undertaker/bin] [--default] [--no-verify]"),
+        "{install}"
+    );
+    let plain = run_script_with("install", "", &[("UNDERTAKER_DEFAULT_RUNTIME", "false")]);
+    assert!(!plain.contains("[--default]"), "{plain}");
+    let uninstall = run_script_with("uninstall", "", &[("UNDERTAKER_DEFAULT_RUNTIME", "true")]);
+    assert!(
+        !uninstall.contains("[--default]"),
+        "uninstall takes no --default: {uninstall}"
+    );
+}
+
+#[test]
+fn a_default_runtime_setting_other_than_true_or_false_stops_the_script() {
+    let all = manifests();
+    let (_, pod) = the_daemon_set(&all);
+    let script = pod.containers[0].args.as_ref().unwrap()[0].clone();
+    let output = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("UNDERTAKER_ACTION", "install")
+        .env("UNDERTAKER_FLAGS", "")
+        .env("UNDERTAKER_DEFAULT_RUNTIME", "yes")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("UNDERTAKER_DEFAULT_RUNTIME must be true or false, not 'yes'"),
+        "{stderr}"
     );
 }

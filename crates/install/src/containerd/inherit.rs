@@ -1,10 +1,12 @@
 //! The options our runtime takes over from the node's runc runtime, so containers run under
 //! undertaker exactly as they did under runc (same cgroup driver, same runc binary and root).
 
-use toml_edit::{DocumentMut, Item};
+use toml_edit::{DocumentMut, Item, TableLike};
 
+use super::default_runtime::CONTAINERD_DEFAULT;
 use super::runtime_table::lookup;
 use super::Schema;
+use crate::RUNTIME_NAME;
 
 /// What the node's runc runtime sets that our shim must set the same way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,6 +62,60 @@ pub fn runc_options(doc: &DocumentMut, schema: Schema) -> RuncOptions {
             .and_then(|options| options.get("SystemdCgroup"))
             .and_then(Item::as_bool)
             .unwrap_or(false),
+    }
+}
+
+/// What `--default` carries over from runtime `name`, the default it replaces: every key of
+/// its `options` table, as TOML text for the shim's own options parser (which then refuses any
+/// key the shim does not take). An error says why pods could not run under undertaker as they
+/// ran under that runtime.
+pub fn default_runtime_options(
+    doc: &DocumentMut,
+    schema: Schema,
+    name: &str,
+) -> Result<String, String> {
+    let [plugins, plugin, containerd, runtimes] = schema.runtimes_path();
+    let runtime = lookup(
+        doc.as_table(),
+        &[plugins, plugin, containerd, runtimes, name],
+    )
+    .and_then(Item::as_table_like);
+    let Some(runtime) = runtime else {
+        if name == CONTAINERD_DEFAULT {
+            // containerd's built-in runc runtime: runc's defaults, which are the shim's too.
+            return Ok(String::new());
+        }
+        return Err(format!(
+            "the default runtime `{name}` is not defined in this file, so its options cannot be \
+             carried over to `{RUNTIME_NAME}`"
+        ));
+    };
+    let runtime_type = runtime
+        .get("runtime_type")
+        .and_then(Item::as_str)
+        .unwrap_or("");
+    if !runtime_type.starts_with("io.containerd.runc.") {
+        return Err(format!(
+            "the default runtime `{name}` has runtime_type `{runtime_type}`, not a runc runtime; \
+             undertaker runs pods with a runc-compatible runtime, so making it the default would \
+             change what every pod runs in"
+        ));
+    }
+    let mut options = DocumentMut::new();
+    if let Some(table) = runtime.get("options").and_then(Item::as_table_like) {
+        copy_keys(table, &mut options);
+    }
+    Ok(options.to_string())
+}
+
+fn copy_keys(from: &dyn TableLike, into: &mut DocumentMut) {
+    for (key, item) in from.iter() {
+        let item = match item {
+            // An inline table's values become the document's own keys.
+            Item::Value(value) => Item::Value(value.clone().decorated("", "")),
+            other => other.clone(),
+        };
+        into.insert(key, item);
     }
 }
 
@@ -124,6 +180,27 @@ mod tests {
         let inherited = options(text, Schema::V1);
         assert_eq!(inherited.from_runtime.as_deref(), Some("runc"));
         assert!(!inherited.systemd_cgroup);
+    }
+
+    #[test]
+    fn default_runtime_options_are_every_key_of_a_runc_runtime() {
+        let text = r#"version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  options = { SystemdCgroup = true, NoPivotRoot = true }
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
+  runtime_type = "io.containerd.kata.v2"
+"#;
+        let doc: DocumentMut = text.parse().unwrap();
+        let options = default_runtime_options(&doc, Schema::V2, "runc").unwrap();
+        let parsed = undertaker_options::RuntimeOptions::from_toml(&options, "t").unwrap();
+        assert!(parsed.systemd_cgroup && parsed.no_pivot_root, "{options}");
+        let kata = default_runtime_options(&doc, Schema::V2, "kata").unwrap_err();
+        assert!(kata.contains("io.containerd.kata.v2"), "{kata}");
+        let missing = default_runtime_options(&doc, Schema::V2, "gvisor").unwrap_err();
+        assert!(missing.contains("`gvisor` is not defined"), "{missing}");
+        let builtin = default_runtime_options(&DocumentMut::new(), Schema::V2, "runc").unwrap();
+        assert_eq!(builtin, "", "containerd's own runc sets nothing");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! for why). Every edit is read back before it is used, so a config we cannot extend cleanly is
 //! an error rather than a broken file.
 
+pub mod default_runtime;
 mod imports;
 mod inherit;
 mod runtime_table;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{value, DocumentMut};
 
+pub use default_runtime::ReplacedDefault;
 pub use inherit::RuncOptions;
 pub use schema::Schema;
 
@@ -48,6 +50,10 @@ pub enum ConfigError {
     #[error("cannot register runtime `{RUNTIME_NAME}` in the containerd config {path}: {reason}")]
     Unsupported { path: PathBuf, reason: String },
     #[error(
+        "cannot make runtime `{RUNTIME_NAME}` containerd's default in {path} (--default): {reason}"
+    )]
+    DefaultRuntime { path: PathBuf, reason: String },
+    #[error(
         "the containerd config {path} already defines runtime `{RUNTIME_NAME}` differently, and not through \
          `undertaker install`; remove that table (or run `undertaker uninstall`) and install again"
     )]
@@ -75,6 +81,21 @@ pub struct Registration {
     pub drop_in: Option<(PathBuf, String)>,
     /// Whether the original held nothing of ours, so it is the version to back up.
     pub original_is_pristine: bool,
+    /// With `make_default`: the default runtime ours replaces (for the install state).
+    pub replaced_default: Option<ReplacedDefault>,
+}
+
+/// What a registration asks of the config besides our runtime's table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegisterOptions<'a> {
+    /// An existing `undertaker` runtime that differs from ours was written by an earlier install
+    /// and may be replaced.
+    pub replace_ours: bool,
+    /// `--default`: make our runtime containerd's default CRI runtime.
+    pub make_default: bool,
+    /// The default an earlier `--default` install replaced: kept in the record while
+    /// `make_default`, given back when not.
+    pub replaced_default: Option<&'a ReplacedDefault>,
 }
 
 impl ContainerdConfig {
@@ -134,6 +155,11 @@ impl ContainerdConfig {
         &self.path
     }
 
+    /// Where this process reads the config (the host path under `--host-root`).
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
     /// The file's text, or `None` when it does not exist.
     pub fn original(&self) -> Option<&str> {
         self.original.as_deref()
@@ -156,9 +182,11 @@ impl ContainerdConfig {
             .join(DROP_IN_RELATIVE)
     }
 
-    /// The edits that register our runtime. An existing `undertaker` runtime that differs from
-    /// ours is replaced only when `replace_ours` says an earlier install wrote it.
-    pub fn register(&self, replace_ours: bool) -> Result<Registration, ConfigError> {
+    /// The edits that register our runtime (and with `make_default` make it the default). An
+    /// existing `undertaker` runtime that differs from ours is replaced only when `replace_ours`
+    /// says an earlier install wrote it.
+    pub fn register(&self, options: RegisterOptions<'_>) -> Result<Registration, ConfigError> {
+        let replace_ours = options.replace_ours;
         let mut doc = self.doc.clone();
         if self.original.is_none() {
             doc.insert("version", value(self.schema.number()));
@@ -182,47 +210,104 @@ impl ContainerdConfig {
             if !imports::covers(&doc, &drop_in, self.config_dir()) {
                 imports::add(&mut doc, &drop_in.to_string_lossy()).map_err(unsupported)?;
             }
-            Some((drop_in, drop_in_content()))
+            Some((drop_in, drop_in_content(options.make_default)))
         } else {
             if !ours {
                 runtime_table::remove(&mut doc, self.schema);
                 runtime_table::add(&mut doc, self.schema, RUNTIME_CONFIG_PATH)
                     .map_err(unsupported)?;
             }
+            if options.make_default {
+                default_runtime::set(&mut doc, self.schema, RUNTIME_NAME).map_err(unsupported)?;
+            } else if let Some(replaced) = options.replaced_default {
+                default_runtime::restore(&mut doc, self.schema, replaced.name.as_deref());
+            }
             None
         };
         let config = doc.to_string();
-        self.check_registered(&config).map_err(unsupported)?;
+        let drop_in_text = drop_in.as_ref().map(|(_, content)| content.as_str());
+        self.check_registered(&config, drop_in_text, options.make_default)
+            .map_err(unsupported)?;
         let changed = self.original.as_deref() != Some(config.as_str());
         Ok(Registration {
             config,
             drop_in,
             original_is_pristine: changed && !existing,
+            replaced_default: options
+                .make_default
+                .then(|| self.replaced_default(options.replaced_default)),
         })
+    }
+
+    /// The default runtime `--default` replaces: the one the config names, or when that is
+    /// already ours, the one an earlier install recorded.
+    fn replaced_default(&self, earlier: Option<&ReplacedDefault>) -> ReplacedDefault {
+        match default_runtime::name(&self.doc, self.schema) {
+            Some(name) if name == RUNTIME_NAME => earlier.cloned().unwrap_or_default(),
+            name => ReplacedDefault { name },
+        }
+    }
+
+    /// The runtime whose options `--default` carries over (see [`Self::replaced_default`]),
+    /// as TOML text in the shim's option spelling; an error says why it cannot be.
+    pub fn default_runtime_options(
+        &self,
+        earlier: Option<&ReplacedDefault>,
+    ) -> Result<(String, String), ConfigError> {
+        let replaced = self.replaced_default(earlier);
+        let name = replaced.runtime().to_string();
+        inherit::default_runtime_options(&self.doc, self.schema, &name)
+            .map(|options| (name, options))
+            .map_err(|reason| ConfigError::DefaultRuntime {
+                path: self.shown.clone(),
+                reason,
+            })
     }
 
     /// The config's text with our runtime table and our `imports` entry taken out again, or
     /// `None` when it holds neither.
     pub fn unregister(&self) -> Option<String> {
+        self.unregister_restoring(None)
+    }
+
+    /// [`Self::unregister`], also giving the default runtime back to what `replaced` names
+    /// when the config makes ours the default (without a record the key goes: a default
+    /// naming a runtime that is gone would stop containerd's CRI).
+    pub fn unregister_restoring(&self, replaced: Option<&ReplacedDefault>) -> Option<String> {
         self.original.as_ref()?;
         let mut doc = self.doc.clone();
         let removed_table = runtime_table::remove(&mut doc, self.schema);
         let removed_import = imports::remove(&mut doc, &self.drop_in_path().to_string_lossy());
-        (removed_table || removed_import).then(|| doc.to_string())
+        let previous = replaced.and_then(|replaced| replaced.name.as_deref());
+        let restored_default = default_runtime::restore(&mut doc, self.schema, previous);
+        (removed_table || removed_import || restored_default).then(|| doc.to_string())
     }
 
-    /// Reads an edited config back and checks it registers our runtime.
-    fn check_registered(&self, text: &str) -> Result<(), String> {
-        let doc: DocumentMut = text
-            .parse()
-            .map_err(|error| format!("the edited config would not parse: {error}"))?;
+    /// Reads an edited config (and drop-in) back and checks it registers our runtime, and
+    /// with `make_default` makes it the default.
+    fn check_registered(
+        &self,
+        text: &str,
+        drop_in: Option<&str>,
+        make_default: bool,
+    ) -> Result<(), String> {
+        let parse = |text: &str| {
+            text.parse::<DocumentMut>()
+                .map_err(|error| format!("the edited config would not parse: {error}"))
+        };
+        let doc = parse(text)?;
         let registered = if self.schema.uses_drop_in() {
             imports::covers(&doc, &self.drop_in_path(), self.config_dir())
         } else {
             runtime_table::find(&doc, self.schema)
                 .is_some_and(|table| runtime_table::matches(table, RUNTIME_CONFIG_PATH))
         };
-        if registered {
+        let default_holder = match drop_in {
+            Some(drop_in) => parse(drop_in)?,
+            None => doc,
+        };
+        let default_ok = !make_default || default_runtime::is_ours(&default_holder, self.schema);
+        if registered && default_ok {
             Ok(())
         } else {
             Err(
@@ -237,10 +322,15 @@ impl ContainerdConfig {
     }
 }
 
-/// The schema 3 drop-in: our runtime table and nothing else.
-fn drop_in_content() -> String {
+/// The schema 3 drop-in: our runtime table, and with `make_default` the default runtime
+/// (containerd 2.x merges an imported file's keys over the main file's).
+fn drop_in_content(make_default: bool) -> String {
     let mut doc = DocumentMut::new();
     doc.insert("version", value(Schema::V3.number()));
+    if make_default {
+        default_runtime::set(&mut doc, Schema::V3, RUNTIME_NAME)
+            .expect("an empty document takes any key");
+    }
     runtime_table::add(&mut doc, Schema::V3, RUNTIME_CONFIG_PATH)
         .expect("an empty document takes any table");
     format!("# Written by `undertaker install`; `undertaker uninstall` removes this file.\n{doc}")

@@ -15,7 +15,10 @@ fn config(text: Option<&str>) -> Result<ContainerdConfig, ConfigError> {
 }
 
 fn registered(text: &str) -> Registration {
-    config(Some(text)).unwrap().register(false).unwrap()
+    config(Some(text))
+        .unwrap()
+        .register(RegisterOptions::default())
+        .unwrap()
 }
 
 /// Every line of `original` appears in `edited`, in order (comments and layout kept).
@@ -128,7 +131,7 @@ fn schema_1_uses_the_short_plugin_id() {
 fn a_missing_config_becomes_a_schema_2_file() {
     let missing = config(None).unwrap();
     assert_eq!(missing.schema(), Schema::V2);
-    let registration = missing.register(false).unwrap();
+    let registration = missing.register(RegisterOptions::default()).unwrap();
     assert!(
         registration.config.starts_with("version = 2\n"),
         "{}",
@@ -177,10 +180,15 @@ fn unknown_versions_are_refused() {
 fn a_foreign_undertaker_runtime_is_a_conflict_unless_an_install_wrote_it() {
     let foreign = config(Some(&fixture("v2-foreign-undertaker.toml"))).unwrap();
     assert!(matches!(
-        foreign.register(false),
+        foreign.register(RegisterOptions::default()),
         Err(ConfigError::Conflict { .. })
     ));
-    let replaced = foreign.register(true).unwrap();
+    let replaced = foreign
+        .register(RegisterOptions {
+            replace_ours: true,
+            ..Default::default()
+        })
+        .unwrap();
     assert!(
         !replaced.original_is_pristine,
         "the original holds an older registration"

@@ -1,121 +1,16 @@
 //! install and uninstall against a temp host root, without containerd (no restart, no verify).
 
-use std::collections::BTreeMap;
+mod default;
+mod dry_run;
+mod node;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::*;
-use crate::{
-    uninstall, ConfigRestore, HostRoot, Layout, Restart, UninstallOptions, UninstallOutcome,
-};
-
-const CONFIG: &str = "/etc/containerd/config.toml";
-
-/// A fake node: a host root with containerd's config, and a directory of built binaries.
-struct Node {
-    root: tempfile::TempDir,
-    source: tempfile::TempDir,
-}
-
-impl Node {
-    fn with_config(fixture: Option<&str>) -> Node {
-        let root = tempfile::tempdir().unwrap();
-        // Directories every host has; the install puts its files in them.
-        for dir in ["usr/local/bin", "usr/local/lib"] {
-            std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        }
-        if let Some(name) = fixture {
-            let text = std::fs::read(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("fixtures/containerd")
-                    .join(name),
-            )
-            .unwrap();
-            std::fs::create_dir_all(root.path().join("etc/containerd")).unwrap();
-            let config = root.path().join("etc/containerd/config.toml");
-            std::fs::write(&config, text).unwrap();
-            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        let source = tempfile::tempdir().unwrap();
-        for name in [crate::SHIM_BINARY, crate::CLI_BINARY, crate::INIT_BINARY] {
-            std::fs::write(
-                source.path().join(name),
-                format!("#!/bin/sh\n# {name} v1\n"),
-            )
-            .unwrap();
-        }
-        Node { root, source }
-    }
-
-    fn node_options(&self) -> NodeOptions {
-        NodeOptions {
-            host_root: HostRoot::new(self.root.path()),
-            containerd_config: PathBuf::from(CONFIG),
-            containerd_address: PathBuf::from("/run/containerd/containerd.sock"),
-            layout: Layout::default(),
-            restart: Restart::Skip,
-            dry_run: false,
-            ready_timeout: Duration::from_secs(1),
-        }
-    }
-
-    fn install_options(&self) -> InstallOptions {
-        InstallOptions {
-            node: self.node_options(),
-            source_dir: self.source.path().to_path_buf(),
-            verify: false,
-        }
-    }
-
-    fn uninstall_options(&self) -> UninstallOptions {
-        UninstallOptions {
-            node: self.node_options(),
-            force: false,
-        }
-    }
-
-    fn read(&self, host_path: &str) -> String {
-        std::fs::read_to_string(self.local(host_path)).unwrap()
-    }
-
-    fn local(&self, host_path: &str) -> PathBuf {
-        HostRoot::new(self.root.path()).path(host_path)
-    }
-
-    /// Every file under the host root and its content (directories as empty entries).
-    fn snapshot(&self) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-        fn walk(dir: &Path, root: &Path, into: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                let relative = path.strip_prefix(root).unwrap().to_path_buf();
-                if path.is_dir() {
-                    into.insert(relative, None);
-                    walk(&path, root, into);
-                } else {
-                    into.insert(relative, Some(std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        let mut files = BTreeMap::new();
-        walk(self.root.path(), self.root.path(), &mut files);
-        files
-    }
-}
-
-fn installed(outcome: InstallOutcome) -> Vec<PathBuf> {
-    match outcome {
-        InstallOutcome::Installed {
-            changed,
-            restarted,
-            verified,
-        } => {
-            assert!(!restarted && !verified, "no restart was asked for");
-            changed
-        }
-        other => panic!("expected an install, got {other:?}"),
-    }
-}
+use crate::runtime_config::{RuntimeOptions, RUNTIME_CONFIG_PATH};
+use crate::{uninstall, ConfigError, ConfigRestore, Restart, UninstallOutcome};
+use node::{installed, Node, CONFIG};
 
 #[tokio::test]
 async fn installs_everything_then_a_second_install_changes_nothing() {
@@ -269,7 +164,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
     let before = node.snapshot();
     let mut options = node.install_options();
     options.node.dry_run = true;
-    let InstallOutcome::DryRun { diff } = install(&options).await.unwrap() else {
+    let InstallOutcome::DryRun { diff, problems } = install(&options).await.unwrap() else {
         panic!("a dry run");
     };
     assert!(
@@ -288,13 +183,14 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
         diff.contains("binary /usr/local/bin/containerd-shim-undertaker-v2: install"),
         "{diff}"
     );
+    assert!(problems.is_empty(), "{problems}");
     assert_eq!(node.snapshot(), before);
 
     installed(install(&node.install_options()).await.unwrap());
     let mut uninstall_options = node.uninstall_options();
     uninstall_options.node.dry_run = true;
     let after_install = node.snapshot();
-    let UninstallOutcome::DryRun { diff } = uninstall(&uninstall_options).await.unwrap() else {
+    let UninstallOutcome::DryRun { diff, .. } = uninstall(&uninstall_options).await.unwrap() else {
         panic!("a dry run");
     };
     assert!(
@@ -305,7 +201,8 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
     assert_eq!(
         install(&options).await.unwrap(),
         InstallOutcome::DryRun {
-            diff: String::new()
+            diff: String::new(),
+            problems: Problems::default(),
         }
     );
 }
@@ -331,7 +228,9 @@ async fn a_missing_binary_is_an_error_and_nothing_is_written() {
     let before = node.snapshot();
     let error = install(&node.install_options()).await.unwrap_err();
     assert!(
-        matches!(error, InstallError::MissingBinary { .. }),
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::MissingBinary { .. })),
         "{error}"
     );
     assert!(error.to_string().contains("undertaker-init"), "{error}");
@@ -346,7 +245,9 @@ async fn without_systemd_or_a_restart_command_nothing_is_changed() {
     options.node.restart = Restart::Auto;
     let error = install(&options).await.unwrap_err();
     assert!(
-        matches!(error, InstallError::Restart(RestartError::NoMethod { .. })),
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::Restart(RestartError::NoMethod { .. }))),
         "{error}"
     );
     assert_eq!(node.snapshot(), before);
@@ -394,7 +295,9 @@ async fn uninstall_with_a_foreign_handler_table_in_a_fresh_state_removes_it() {
     let node = Node::with_config(Some("v2-foreign-undertaker.toml"));
     let error = install(&node.install_options()).await.unwrap_err();
     assert!(
-        matches!(error, InstallError::Config(ConfigError::Conflict { .. })),
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::Config(ConfigError::Conflict { .. }))),
         "{error}"
     );
     let outcome = uninstall(&node.uninstall_options()).await;
@@ -446,7 +349,12 @@ async fn an_existing_runtime_config_the_shim_refuses_stops_the_install_untouched
     std::fs::write(&path, "NoPivotRooot = true\n").unwrap();
     let before = node.snapshot();
     let error = install(&node.install_options()).await.unwrap_err();
-    assert!(matches!(error, InstallError::RuntimeConfig(_)), "{error}");
+    assert!(
+        error
+            .problems()
+            .any(|problem| matches!(problem, Problem::RuntimeConfig(_))),
+        "{error}"
+    );
     let message = error.to_string();
     assert!(message.contains("NoPivotRooot"), "{message}");
     assert!(message.contains(RUNTIME_CONFIG_PATH), "{message}");
