@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::Identity;
+use crate::{Identity, MAX_CMDLINE_BYTES};
 
 /// The CRI annotations (set by containerd's CRI plugin in every container's OCI spec) that name
 /// the pod and container.
@@ -53,6 +53,30 @@ impl Identity {
             exec_id: exec_id.to_string(),
             ..self.clone()
         }
+    }
+
+    /// The same identity, naming the exec's command: its `args` joined by spaces, cut at
+    /// [`MAX_CMDLINE_BYTES`] on a character boundary.
+    pub fn with_exec_command<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        let mut command = String::new();
+        for arg in args {
+            if !command.is_empty() {
+                command.push(' ');
+            }
+            command.push_str(arg.as_ref());
+            if command.len() >= MAX_CMDLINE_BYTES {
+                break;
+            }
+        }
+        if command.len() > MAX_CMDLINE_BYTES {
+            let mut cut = MAX_CMDLINE_BYTES;
+            while !command.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            command.truncate(cut);
+        }
+        self.exec_command = command;
+        self
     }
 }
 
@@ -113,5 +137,25 @@ mod tests {
         assert_eq!(exec.pod_uid, "uid-9");
         assert_eq!(exec.container_id, "c1");
         assert_eq!(init.exec_id, "", "the original is untouched");
+        assert_eq!(exec.exec_command, "", "no command given");
+    }
+
+    #[test]
+    fn exec_command_joins_the_args_and_is_cut_on_a_character() {
+        let init = Identity::for_container("k8s.io", "c1", "");
+
+        let probe = init
+            .for_exec("e1")
+            .with_exec_command(&["sh", "-c", "(sleep 0 &)"]);
+        assert_eq!(probe.exec_command, "sh -c (sleep 0 &)");
+        assert_eq!(probe.exec_id, "e1");
+
+        let long = "é".repeat(MAX_CMDLINE_BYTES);
+        let cut = init
+            .for_exec("e2")
+            .with_exec_command(&["echo".to_string(), long]);
+        assert!(cut.exec_command.len() <= MAX_CMDLINE_BYTES);
+        assert!(cut.exec_command.len() > MAX_CMDLINE_BYTES - 2);
+        assert!(cut.exec_command.starts_with("echo é"));
     }
 }

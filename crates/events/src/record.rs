@@ -22,6 +22,10 @@ pub struct EventRecord {
     pub container_id: String,
     /// Empty for the container's init process.
     pub exec_id: String,
+    /// An exec's command (its args joined by spaces), where the shim named it; absent from
+    /// JSON when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub exec_command: String,
     /// Pod name.
     pub pod: String,
     pub pod_namespace: String,
@@ -70,6 +74,7 @@ impl EventRecord {
             namespace: namespace.to_string(),
             container_id: String::new(),
             exec_id: String::new(),
+            exec_command: String::new(),
             pod: String::new(),
             pod_namespace: String::new(),
             pod_uid: String::new(),
@@ -128,6 +133,7 @@ impl EventRecord {
             fill(&mut self.namespace, &identity.namespace);
             self.container_id = identity.container_id.clone();
             self.exec_id = identity.exec_id.clone();
+            self.exec_command = identity.exec_command.clone();
             self.fill_pod(identity);
         }
         if let Some(time) = timestamp
@@ -214,7 +220,7 @@ const SHORT_ID: usize = 13;
 
 /// One readable line:
 /// `<time> <topic> <ns>/<pod_namespace>/<pod>/<container> id=<container id> [exec=<id>]
-/// [total=N dropped=N reason=R] [pid=… comm=… …] …` (a `-` stands for an unknown name).
+/// [exec_command="…"] [total=N dropped=N reason=R] [pid=… comm=… …] …` (a `-` stands for an unknown name).
 impl fmt::Display for EventRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let or_dash = |s: &str| {
@@ -240,6 +246,9 @@ impl fmt::Display for EventRecord {
         }
         if !self.exec_id.is_empty() {
             write!(f, " exec={}", self.exec_id)?;
+        }
+        if !self.exec_command.is_empty() {
+            write!(f, " exec_command={:?}", self.exec_command)?;
         }
         if let Some(total) = self.total {
             write!(f, " total={total}")?;
@@ -375,6 +384,32 @@ mod tests {
             record.timestamp,
             rfc3339(at(1)),
             "the payload's own time wins"
+        );
+    }
+
+    #[test]
+    fn an_exec_command_is_in_the_record_the_json_and_the_line() {
+        let identity =
+            pod_identity()
+                .for_exec("e1")
+                .with_exec_command(&["sh", "-c", "(sleep 0 &)"]);
+        let mut leaked = Leaked::now(
+            identity,
+            vec![Process::named(9, "sleep")],
+            LeakReason::LEAK_REASON_EXEC_EXIT,
+        );
+        leaked.timestamp = MessageField::some(at(1_700_000_000).into());
+
+        let record = EventRecord::new(&Event::Leaked(leaked), "k8s.io", at(1));
+
+        assert_eq!(record.exec_command, "sh -c (sleep 0 &)");
+        let json: Value = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["exec_command"], "sh -c (sleep 0 &)");
+        assert_eq!(
+            record.to_string(),
+            "2023-11-14T22:13:20.000000000Z /undertaker/leaked k8s.io/shop/web-0/nginx \
+             id=0123456789abc exec=e1 exec_command=\"sh -c (sleep 0 &)\" total=1 \
+             reason=exec-exit [pid=9 comm=sleep]"
         );
     }
 

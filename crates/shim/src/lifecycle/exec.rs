@@ -131,7 +131,7 @@ impl Core {
         // never signal pid 0.
         p.transition(&[Status::Created], Status::Running, "start")?;
         if let Some(read_end) = report_read {
-            let reporter = container.reporter.for_exec(&p.exec_id);
+            let reporter = container.reporter.for_exec(&p.exec_id, p.spec.as_deref());
             let task = report_channel::spawn_reader(
                 read_end,
                 reporter,

@@ -141,7 +141,7 @@ impl Core {
             .collect();
         container
             .reporter
-            .for_exec(&exec.exec_id)
+            .for_exec(&exec.exec_id, exec.spec.as_deref())
             .leaked(leaked, LeakReason::LEAK_REASON_STOP);
     }
 }

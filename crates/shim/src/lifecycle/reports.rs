@@ -44,10 +44,14 @@ impl Reporter {
         }
     }
 
-    /// The same container, another exec (whose leftovers are not the main process's).
-    pub(crate) fn for_exec(&self, exec_id: &str) -> Self {
+    /// The same container, another exec (whose leftovers are not the main process's), named
+    /// by its id and, from its OCI process `spec` (the JSON containerd sent), its command.
+    pub(crate) fn for_exec(&self, exec_id: &str, spec: Option<&[u8]>) -> Self {
         Reporter {
-            identity: self.identity.for_exec(exec_id),
+            identity: self
+                .identity
+                .for_exec(exec_id)
+                .with_exec_command(&exec_args(spec)),
             events: self.events.clone(),
             main_exit_tap: None,
         }
@@ -120,6 +124,23 @@ impl Reporter {
         self.unkillable(unkillable);
         survivors
     }
+}
+
+/// The `args` of an exec's OCI process spec; none when the spec is missing or unreadable
+/// (the event then names the exec by its id only).
+fn exec_args(spec: Option<&[u8]>) -> Vec<String> {
+    let Some(value) = spec.and_then(|raw| serde_json::from_slice::<serde_json::Value>(raw).ok())
+    else {
+        return Vec::new();
+    };
+    value["args"]
+        .as_array()
+        .map(|args| {
+            args.iter()
+                .filter_map(|arg| arg.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A process the shim saw in the container's cgroup (host pid).
@@ -214,9 +235,31 @@ mod tests {
             ),
             ("shop", "u-1", "app")
         );
-        assert_eq!(r.for_exec("e1").identity().exec_id, "e1");
+        let exec = r.for_exec("e1", None);
+        assert_eq!(exec.identity().exec_id, "e1");
+        assert_eq!(exec.identity().exec_command, "", "no spec, no command");
+        assert_eq!(exec.identity().pod_name, "web-0");
         let bare = Reporter::new(&events("default"), "c2", "", &HashMap::new());
         assert!(bare.identity().pod_name.is_empty());
+    }
+
+    #[test]
+    fn an_exec_is_named_by_the_command_in_its_process_spec() {
+        let r = Reporter::new(&events("k8s.io"), "c1", "", &HashMap::new());
+        let spec = br#"{"args":["sh","-c","(sleep 0 &)"],"cwd":"/","env":["PATH=/bin"]}"#;
+
+        let probe = r.for_exec("e1", Some(spec));
+
+        assert_eq!(probe.identity().exec_command, "sh -c (sleep 0 &)");
+        assert_eq!(probe.identity().exec_id, "e1");
+        assert_eq!(
+            r.identity().exec_command,
+            "",
+            "the init's reporter is untouched"
+        );
+        let garbled = r.for_exec("e2", Some(b"{not json"));
+        assert_eq!(garbled.identity().exec_command, "");
+        assert_eq!(garbled.identity().exec_id, "e2");
     }
 
     #[test]

@@ -185,6 +185,7 @@ async fn exec_exit_reports_its_leftovers_with_its_exec_id_before_its_exit() {
     );
     let leaked: Vec<Leaked> = h.sink.all();
     assert_eq!(leaked[0].identity.exec_id, "e1");
+    assert_eq!(leaked[0].identity.exec_command, "sh", "the exec's args");
     assert_eq!(reason(&leaked[0]), LeakReason::LEAK_REASON_EXEC_EXIT);
     let exit: Vec<TaskExit> = h.sink.all();
     assert_eq!(exit[0].id, "e1");
