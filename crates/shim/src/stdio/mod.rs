@@ -371,15 +371,8 @@ mod tests {
             stderr: format!("file://{}", file.display()),
             ..Default::default()
         };
-        let owner = root_owner();
         let mut reader = pipe::OpenOptions::new().open_receiver(&fifo).unwrap();
-        let prepared = PreparedIo::new(&spec, &owner, &ExitRouter::default())
-            .await
-            .unwrap();
-        let stdio = prepared.runtime_stdio;
-        let mut io = prepared.io;
-        let mut out = std::fs::File::from(stdio.stdout.unwrap());
-        let mut err = std::fs::File::from(stdio.stderr.unwrap());
+        let (mut out, mut err, mut io) = outputs(&spec).await;
         use std::io::Write;
         out.write_all(b"to stdout").unwrap();
         err.write_all(b"to stderr").unwrap();
@@ -389,6 +382,53 @@ mod tests {
         assert_eq!(&got, b"to stdout");
         io.shutdown().await;
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "to stderr");
+    }
+
+    /// containerd's runc shim closes a shared `file://` log when stdout ends and loses what
+    /// stderr still had (the e2e `ctr_log_uris_file_and_binary` saw it on 2.1.9): each stream
+    /// here has its own handle, so stderr written after stdout's end still lands.
+    #[tokio::test]
+    async fn one_file_for_both_streams_keeps_stderr_written_after_stdout_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("both.log");
+        let uri = format!("file://{}", file.display());
+        let spec = StdioSpec {
+            stdout: uri.clone(),
+            stderr: uri,
+            ..Default::default()
+        };
+        let (mut out, mut err, mut io) = outputs(&spec).await;
+        use std::io::Write;
+        out.write_all(b"out\n").unwrap();
+        drop(out);
+        // Until stdout's copy has reached its end (the line is in the file)...
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&file).unwrap_or_default() != "out\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stdout never reached the file"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // ...and only then stderr writes.
+        err.write_all(b"err\n").unwrap();
+        drop(err);
+        io.shutdown().await;
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "out\nerr\n");
+    }
+
+    /// The process's ends of stdout and stderr, and the io copying them.
+    async fn outputs(spec: &StdioSpec) -> (std::fs::File, std::fs::File, ProcessIo) {
+        let prepared = PreparedIo::new(spec, &root_owner(), &ExitRouter::default())
+            .await
+            .unwrap();
+        let stdio = prepared.runtime_stdio;
+        (
+            std::fs::File::from(stdio.stdout.unwrap()),
+            std::fs::File::from(stdio.stderr.unwrap()),
+            prepared.io,
+        )
     }
 
     fn root_owner() -> IoOwner {

@@ -134,10 +134,17 @@ async fn ctr_log_uris_file_and_binary(
     )
     .await?;
     let text = std::fs::read_to_string(&file)?;
-    ensure!(
-        text.contains("to-stdout") && text.contains("to-stderr"),
-        "file:// log holds {text:?}"
-    );
+    ensure!(text.contains("to-stdout"), "file:// log holds {text:?}");
+    if !text.contains("to-stderr") {
+        // containerd's runc shim gives the stdout copy the file itself and the stderr copy a
+        // counting wrapper of it (cmd/containerd-shim-runc-v2/process/io.go, copyPipes): when
+        // stdout ends first, the file is closed under the stderr copy, which logs "error
+        // copying stderr" and drops what it had (seen on 2.1.9 under load). Ours must not.
+        let upstream_race = handler == Handler::Runc
+            && std::fs::read_to_string(testbed.log_path())?.contains("error copying stderr");
+        ensure!(upstream_race, "file:// log holds {text:?}: stderr lost");
+        println!("runc's shim lost stderr of a file:// log (its copy race, logged as 'error copying stderr')");
+    }
 
     let logger = dir.join("logger.sh");
     std::fs::write(
