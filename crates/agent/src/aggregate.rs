@@ -1,9 +1,13 @@
-//! Folding reports into Kubernetes Events: one Event per pod, container and reason, whose
-//! `count` is the number of processes reported and which is patched (count, last timestamp,
-//! message) as more come, so a fork storm is one Event, not thousands.
+//! Folding reports into Kubernetes Events. One Event per pod, container, reason and exec
+//! command per aggregation window (5 minutes by default): its `count` is how many reports it
+//! stands for (occurrences, as Kubernetes users read it), its message the processes they
+//! concerned in all; it is created at the first report, then patched at most once per
+//! [`MIN_WRITE_GAP`] however often reports come (a probe that leaves a child every second is
+//! one create and one patch a minute, not sixty).
 //!
-//! Pure bookkeeping, no I/O: the writer asks for the [`due`](Aggregator::due) writes once per
-//! window, performs them, and says how each went ([`Aggregator::written`]).
+//! Pure bookkeeping, no I/O and no clock of its own: the writer asks what is
+//! [`due`](Aggregator::due) at a time, performs those writes, and says how each went
+//! ([`Aggregator::written`]). Metrics are counted elsewhere, from every report.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +20,12 @@ use undertaker_events::ProcessRecord;
 use crate::message::{message, Subject, MAX_NAMED};
 use crate::report::{Report, ReportKind};
 
-/// A series with no report for this long is forgotten: the next report starts a new Event.
+/// How long one Event gathers reports by default; the next report after it starts a new one.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// The least time between two writes of one Event (what was reported meanwhile waits, none of
+/// it lost), unless the agent is shutting down.
+pub const MIN_WRITE_GAP: Duration = Duration::from_secs(60);
+/// A series with no report for this long, and nothing left to write, is forgotten.
 pub const SERIES_TTL: Duration = Duration::from_secs(10 * 60);
 /// A write that failed this many times in a row is given up (the series stays, and the next
 /// report makes it due again).
@@ -32,8 +41,13 @@ pub struct SeriesKey {
     pub pod_namespace: String,
     pub pod: String,
     pub pod_uid: String,
+    /// The container's name, or `POD` for the sandbox.
     pub container: String,
+    /// The sandbox's reports go on the pod itself, without a container `fieldPath`.
+    pub sandbox: bool,
     pub kind: ReportKind,
+    /// The exec's command for an exec's report (a probe, say), empty for the container's own.
+    pub command: String,
 }
 
 /// A write the writer should make: create the Event, or patch the existing one with it.
@@ -53,26 +67,46 @@ pub enum Outcome {
     Failed,
 }
 
+/// When writes may be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pacing {
+    /// How long one Event gathers reports.
+    pub window: Duration,
+    /// The least time between two writes of one Event.
+    pub min_gap: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            window: DEFAULT_WINDOW,
+            min_gap: MIN_WRITE_GAP,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Series {
     /// The Event's name, `<pod>.<hex nanoseconds>` as kubelet names its Events.
     name: String,
     container_id: String,
-    /// Processes reported since the series began: the Event's `count`.
-    count: u64,
+    /// Reports in the window: the Event's `count`.
+    occurrences: u64,
+    /// Processes those reports concerned.
+    processes: u64,
     first: SystemTime,
     last: SystemTime,
-    /// Whether the Event exists in the API server.
+    /// Whether the Event exists in the API server, and when it was last written.
     created: bool,
-    /// Processes reported since the last successful write; `None` when nothing is due.
+    written_at: Option<SystemTime>,
+    /// What came since the last successful write; `None` when nothing is due.
     pending: Option<Pending>,
     failures: u32,
 }
 
-/// What the next message is about.
+/// What the next message names.
 #[derive(Debug, Default)]
 struct Pending {
-    processes: u64,
     named: Vec<ProcessRecord>,
     exec_id: String,
     leak_reason: Option<String>,
@@ -82,6 +116,7 @@ struct Pending {
 #[derive(Debug)]
 pub struct Aggregator {
     node: String,
+    pacing: Pacing,
     series: HashMap<SeriesKey, Series>,
     /// Keeps Event names unique even when two series start within the same nanosecond.
     last_stamp: u128,
@@ -89,9 +124,10 @@ pub struct Aggregator {
 
 impl Aggregator {
     /// Events will say they come from `node` (`source.host`, `reportingInstance`).
-    pub fn new(node: impl Into<String>) -> Self {
+    pub fn new(node: impl Into<String>, pacing: Pacing) -> Self {
         Aggregator {
             node: node.into(),
+            pacing,
             series: HashMap::new(),
             last_stamp: 0,
         }
@@ -109,13 +145,16 @@ impl Aggregator {
             pod: record.pod.clone(),
             pod_uid: record.pod_uid.clone(),
             container: report.container_label().to_string(),
+            sandbox: report.is_sandbox(),
             kind: report.kind,
+            command: record.exec_command.clone(),
         };
-        let expired = self
-            .series
-            .get(&key)
-            .is_some_and(|series| is_stale(series, now));
-        if expired {
+        // A window that is over starts a new Event, once the old one has all it was told.
+        let over = self.series.get(&key).is_some_and(|series| {
+            series.pending.is_none()
+                && (is_stale(series, now) || since(series.first, now) >= self.pacing.window)
+        });
+        if over {
             self.series.remove(&key);
         }
         if !self.series.contains_key(&key) {
@@ -125,10 +164,12 @@ impl Aggregator {
                 Series {
                     name,
                     container_id: record.container_id.clone(),
-                    count: 0,
+                    occurrences: 0,
+                    processes: 0,
                     first: now,
                     last: now,
                     created: false,
+                    written_at: None,
                     pending: None,
                     failures: 0,
                 },
@@ -137,12 +178,11 @@ impl Aggregator {
         let Some(series) = self.series.get_mut(&key) else {
             return false;
         };
-        let total = report.total();
-        series.count = series.count.saturating_add(total);
+        series.occurrences = series.occurrences.saturating_add(1);
+        series.processes = series.processes.saturating_add(report.total());
         series.last = now;
         series.container_id.clone_from(&record.container_id);
         let pending = series.pending.get_or_insert_with(Pending::default);
-        pending.processes = pending.processes.saturating_add(total);
         let room = MAX_NAMED.saturating_sub(pending.named.len());
         pending
             .named
@@ -152,14 +192,21 @@ impl Aggregator {
         true
     }
 
-    /// The writes due now: every series with reports not yet written, or, with
-    /// `container_id`, only those of that container (it just exited: no need to wait).
-    pub fn due(&self, container_id: Option<&str>) -> Vec<Due> {
+    /// The writes due at `now`: every series with reports not yet written whose Event was not
+    /// written within the last [`Pacing::min_gap`] (or, when `last_call`, at shutdown, all of
+    /// them), only those of `container_id` if given.
+    pub fn due(&self, now: SystemTime, container_id: Option<&str>, last_call: bool) -> Vec<Due> {
         let mut due: Vec<Due> = self
             .series
             .iter()
             .filter(|(_, series)| series.pending.is_some())
             .filter(|(_, series)| container_id.is_none_or(|id| series.container_id == id))
+            .filter(|(_, series)| {
+                last_call
+                    || series
+                        .written_at
+                        .is_none_or(|at| since(at, now) >= self.pacing.min_gap)
+            })
             .map(|(key, series)| Due {
                 key: key.clone(),
                 create: !series.created,
@@ -171,25 +218,26 @@ impl Aggregator {
         due
     }
 
-    /// Records how the write for `key` went.
-    pub fn written(&mut self, key: &SeriesKey, outcome: Outcome) {
+    /// Records how the write for `key`, made at `now`, went.
+    pub fn written(&mut self, key: &SeriesKey, outcome: Outcome, now: SystemTime) {
         let Some(series) = self.series.get_mut(key) else {
             return;
         };
         match outcome {
             Outcome::Written => {
                 series.created = true;
+                series.written_at = Some(now);
                 series.pending = None;
                 series.failures = 0;
             }
             // Made again under a new name, with the whole count, at the next write.
             Outcome::Gone => {
                 let pod = key.pod.clone();
-                let now = series.last;
                 let name = self.event_name(&pod, now);
                 if let Some(series) = self.series.get_mut(key) {
                     series.name = name;
                     series.created = false;
+                    series.written_at = None;
                 }
             }
             Outcome::Failed => {
@@ -243,8 +291,10 @@ impl Aggregator {
         let subject = Subject {
             kind: key.kind,
             container: &key.container,
+            sandbox: key.sandbox,
             exec_id: pending.map_or("", |p| p.exec_id.as_str()),
-            processes: pending.map_or(0, |p| p.processes),
+            exec_command: &key.command,
+            processes: series.processes,
             named: pending.map_or(&[], |p| p.named.as_slice()),
             leak_reason: pending.and_then(|p| p.leak_reason.as_deref()),
         };
@@ -260,13 +310,13 @@ impl Aggregator {
                 name: Some(key.pod.clone()),
                 namespace: Some(key.pod_namespace.clone()),
                 uid: Some(key.pod_uid.clone()).filter(|uid| !uid.is_empty()),
-                field_path: Some(format!("spec.containers{{{}}}", key.container)),
+                field_path: (!key.sandbox).then(|| format!("spec.containers{{{}}}", key.container)),
                 ..Default::default()
             },
             reason: Some(key.kind.reason().to_string()),
             message: Some(message(&subject)),
             type_: Some(key.kind.event_type().to_string()),
-            count: Some(i32::try_from(series.count).unwrap_or(i32::MAX)),
+            count: Some(i32::try_from(series.occurrences).unwrap_or(i32::MAX)),
             first_timestamp: Some(time(series.first)),
             last_timestamp: Some(time(series.last)),
             source: Some(EventSource {
@@ -280,8 +330,12 @@ impl Aggregator {
     }
 }
 
+fn since(then: SystemTime, now: SystemTime) -> Duration {
+    now.duration_since(then).unwrap_or_default()
+}
+
 fn is_stale(series: &Series, now: SystemTime) -> bool {
-    now.duration_since(series.last).unwrap_or_default() > SERIES_TTL
+    since(series.last, now) > SERIES_TTL
 }
 
 fn time(at: SystemTime) -> Time {

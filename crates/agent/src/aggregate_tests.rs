@@ -24,13 +24,13 @@ fn at(seconds: u64) -> SystemTime {
 
 #[test]
 fn a_storm_of_n_reaped_reports_is_one_event_with_count_n() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     let n = 500;
     for pid in 1..=n {
         assert!(aggregator.add(&reaped(identity("web-0", "app"), pid..=pid), at(0)));
     }
 
-    let due = aggregator.due(None);
+    let due = aggregator.due(at(0), None, false);
 
     let [due] = due.as_slice() else {
         panic!("one Event, not {}", due.len());
@@ -67,31 +67,145 @@ fn a_storm_of_n_reaped_reports_is_one_event_with_count_n() {
 }
 
 #[test]
-fn later_reports_patch_the_same_event_with_the_running_count() {
-    let mut aggregator = Aggregator::new("node-1");
+fn later_reports_patch_the_same_event_a_minute_later_counting_occurrences() {
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     aggregator.add(&reaped(identity("web-0", "app"), 1..=3), at(0));
-    let first = aggregator.due(None).remove(0);
-    aggregator.written(&first.key, Outcome::Written);
-    assert!(aggregator.due(None).is_empty(), "nothing new, nothing due");
+    let first = aggregator.due(at(0), None, false).remove(0);
+    aggregator.written(&first.key, Outcome::Written, at(0));
+    assert!(
+        aggregator.due(at(0), None, false).is_empty(),
+        "nothing new, nothing due"
+    );
 
     aggregator.add(&reaped(identity("web-0", "app"), 4..=5), at(30));
-    let second = aggregator.due(None).remove(0);
+    assert!(
+        aggregator.due(at(59), None, false).is_empty(),
+        "written less than a minute ago: it waits"
+    );
+    assert_eq!(
+        aggregator.due(at(59), None, true).len(),
+        1,
+        "at shutdown it goes at once"
+    );
+    let second = aggregator.due(at(60), None, false).remove(0);
 
     assert!(!second.create, "patched, not created again");
     assert_eq!(second.event.metadata.name, first.event.metadata.name);
-    assert_eq!(second.event.count, Some(5));
+    assert_eq!(second.event.count, Some(2), "two reports");
     assert_eq!(second.event.first_timestamp, first.event.first_timestamp);
     assert_eq!(second.event.last_timestamp, Some(time(at(30))));
     assert_eq!(
         second.event.message.as_deref(),
-        Some("reaped 2 orphaned processes in container \"app\": 4 sleep exit 0; 5 sleep exit 0"),
-        "the message tells what is new"
+        Some(
+            "reaped 5 orphaned processes in container \"app\": 4 sleep exit 0; 5 sleep exit 0; \
+             and 3 more"
+        ),
+        "the window's total, naming what is new"
+    );
+}
+
+/// What a readiness probe that leaves a child behind does (`(sleep 0 &)` every second): one
+/// leak report a second, each of one process. On a fake clock that the writer would look at
+/// every second, for ten minutes.
+#[test]
+fn a_probe_leaking_every_second_is_one_event_per_window_written_at_most_once_a_minute() {
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
+    let mut writes: Vec<(u64, bool, Event)> = Vec::new();
+    let mut leaks = 0;
+    for second in 0..600 {
+        let mut leak = reaped(
+            identity("web-0", "app"),
+            1000 + second as u32..=1000 + second as u32,
+        );
+        leak.kind = ReportKind::Leaked;
+        leak.record.exec_id = format!("probe-{second}");
+        leak.record.exec_command = "sh -c (sleep 0 &)".into();
+        leak.record.reason = Some("exec-exit".into());
+        assert!(aggregator.add(&leak, at(second)));
+        leaks += leak.total();
+        for due in aggregator.due(at(second), None, false) {
+            aggregator.written(&due.key, Outcome::Written, at(second));
+            writes.push((second, due.create, due.event));
+        }
+    }
+    for due in aggregator.due(at(600), None, true) {
+        writes.push((600, due.create, due.event));
+    }
+
+    let mut names: Vec<&str> = writes
+        .iter()
+        .map(|(_, _, event)| event.metadata.name.as_deref().unwrap())
+        .collect();
+    names.dedup();
+    assert_eq!(names.len(), 2, "two 5-minute windows: two Events");
+    let at_seconds: Vec<(u64, bool)> = writes.iter().map(|(s, c, _)| (*s, *c)).collect();
+    assert_eq!(
+        at_seconds,
+        [
+            (0, true),
+            (60, false),
+            (120, false),
+            (180, false),
+            (240, false),
+            // The window is over once written: the next report starts the second Event.
+            (300, false),
+            (301, true),
+            (361, false),
+            (421, false),
+            (481, false),
+            (541, false),
+            (600, false),
+        ],
+        "a create, then one patch a minute"
+    );
+    let counts: Vec<i32> = writes.iter().map(|(_, _, e)| e.count.unwrap()).collect();
+    assert_eq!(
+        counts,
+        [1, 61, 121, 181, 241, 301, 1, 61, 121, 181, 241, 299]
+    );
+    assert_eq!(
+        counts[5] + counts[11],
+        600,
+        "every report in one Event or the other"
+    );
+    assert_eq!(leaks, 600);
+    let last = writes.last().unwrap().2.message.clone().unwrap();
+    assert!(
+        last.starts_with(
+            "killed 299 processes left by exec \"sh -c (sleep 0 &)\" in container \"app\": \
+             1542 sleep; 1543 sleep;"
+        ),
+        "the window's total, naming what came since the last write: {last}"
+    );
+    assert!(last.ends_with("; and 289 more"), "{last}");
+}
+
+#[test]
+fn a_sandbox_report_goes_on_the_pod_without_a_container_field_path() {
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
+    let mut sandbox = identity("web-0", "");
+    sandbox.container_name.clear();
+    aggregator.add(&reaped(sandbox, 1..=2), at(0));
+
+    let due = aggregator.due(at(0), None, false).remove(0);
+
+    assert_eq!(due.key.container, "POD");
+    assert_eq!(due.event.involved_object.field_path, None);
+    assert_eq!(due.event.involved_object.name.as_deref(), Some("web-0"));
+    assert!(
+        due.event
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("reaped 2 orphaned processes in the pod's sandbox: "),
+        "{:?}",
+        due.event.message
     );
 }
 
 #[test]
 fn pods_containers_and_reasons_are_separate_events_with_distinct_names() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
     aggregator.add(&reaped(identity("web-0", "sidecar"), 2..=2), at(0));
     aggregator.add(&reaped(identity("web-1", "app"), 3..=3), at(0));
@@ -99,7 +213,7 @@ fn pods_containers_and_reasons_are_separate_events_with_distinct_names() {
     leak.kind = ReportKind::Leaked;
     aggregator.add(&leak, at(0));
 
-    let due = aggregator.due(None);
+    let due = aggregator.due(at(0), None, false);
 
     assert_eq!(due.len(), 4);
     let mut names: Vec<_> = due.iter().map(|d| d.event.metadata.name.clone()).collect();
@@ -116,11 +230,11 @@ fn pods_containers_and_reasons_are_separate_events_with_distinct_names() {
 
 #[test]
 fn due_for_an_exited_container_names_only_its_series() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
     aggregator.add(&reaped(identity("web-0", "sidecar"), 2..=2), at(0));
 
-    let due = aggregator.due(Some("id-sidecar"));
+    let due = aggregator.due(at(0), Some("id-sidecar"), false);
 
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].key.container, "sidecar");
@@ -128,19 +242,19 @@ fn due_for_an_exited_container_names_only_its_series() {
 
 #[test]
 fn reports_without_a_pod_make_no_event() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     let plain = Identity::for_container("default", "ctr-run-1", "");
 
     assert!(!aggregator.add(&reaped(plain, 1..=1), at(0)));
-    assert!(aggregator.due(None).is_empty());
+    assert!(aggregator.due(at(0), None, false).is_empty());
 }
 
 #[test]
 fn a_quiet_series_expires_and_the_next_report_starts_a_new_event() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
-    let first = aggregator.due(None).remove(0);
-    aggregator.written(&first.key, Outcome::Written);
+    let first = aggregator.due(at(0), None, false).remove(0);
+    aggregator.written(&first.key, Outcome::Written, at(0));
 
     aggregator.expire(at(SERIES_TTL.as_secs() + 1));
     assert!(aggregator.is_empty());
@@ -148,7 +262,9 @@ fn a_quiet_series_expires_and_the_next_report_starts_a_new_event() {
         &reaped(identity("web-0", "app"), 2..=2),
         at(SERIES_TTL.as_secs() + 2),
     );
-    let second = aggregator.due(None).remove(0);
+    let second = aggregator
+        .due(at(SERIES_TTL.as_secs() + 2), None, false)
+        .remove(0);
 
     assert!(second.create);
     assert_ne!(second.event.metadata.name, first.event.metadata.name);
@@ -157,31 +273,41 @@ fn a_quiet_series_expires_and_the_next_report_starts_a_new_event() {
 
 #[test]
 fn a_gone_event_is_created_again_with_the_whole_count() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     aggregator.add(&reaped(identity("web-0", "app"), 1..=2), at(0));
-    let first = aggregator.due(None).remove(0);
-    aggregator.written(&first.key, Outcome::Written);
+    let first = aggregator.due(at(0), None, false).remove(0);
+    aggregator.written(&first.key, Outcome::Written, at(0));
     aggregator.add(&reaped(identity("web-0", "app"), 3..=3), at(1));
 
-    aggregator.written(&first.key, Outcome::Gone);
-    let again = aggregator.due(None).remove(0);
+    aggregator.written(&first.key, Outcome::Gone, at(1));
+    let again = aggregator.due(at(1), None, false).remove(0);
 
     assert!(again.create);
     assert_ne!(again.event.metadata.name, first.event.metadata.name);
-    assert_eq!(again.event.count, Some(3));
+    assert_eq!(again.event.count, Some(2), "both reports");
+    assert!(again
+        .event
+        .message
+        .as_deref()
+        .unwrap()
+        .starts_with("reaped 3 orphaned processes"));
 }
 
 #[test]
 fn failed_writes_are_retried_then_given_up() {
-    let mut aggregator = Aggregator::new("node-1");
+    let mut aggregator = Aggregator::new("node-1", Pacing::default());
     aggregator.add(&reaped(identity("web-0", "app"), 1..=1), at(0));
-    let key = aggregator.due(None).remove(0).key;
+    let key = aggregator.due(at(0), None, false).remove(0).key;
 
     for attempt in 1..MAX_ATTEMPTS {
-        aggregator.written(&key, Outcome::Failed);
-        assert_eq!(aggregator.due(None).len(), 1, "retried after {attempt}");
+        aggregator.written(&key, Outcome::Failed, at(0));
+        assert_eq!(
+            aggregator.due(at(0), None, false).len(),
+            1,
+            "retried after {attempt}"
+        );
     }
-    aggregator.written(&key, Outcome::Failed);
+    aggregator.written(&key, Outcome::Failed, at(0));
 
-    assert!(aggregator.due(None).is_empty());
+    assert!(aggregator.due(at(0), None, false).is_empty());
 }

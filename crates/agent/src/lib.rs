@@ -47,15 +47,20 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use aggregate::{Aggregator, Due, Outcome, SeriesKey, COMPONENT, MAX_ATTEMPTS, SERIES_TTL};
+pub use aggregate::{
+    Aggregator, Due, Outcome, Pacing, SeriesKey, COMPONENT, DEFAULT_WINDOW, MAX_ATTEMPTS,
+    MIN_WRITE_GAP, SERIES_TTL,
+};
 pub use intake::{Intake, TOPICS};
 pub use kubernetes::{kube_client, KubeConfigSource};
 pub use message::{message, Subject, MAX_MESSAGE_BYTES, MAX_NAMED};
 pub use metrics::{ContainerLabels, Metrics, OperationLabels, CONTENT_TYPE};
 pub use queue::{queue, Item, QueueSender};
-pub use report::{Report, ReportKind};
+pub use report::{Report, ReportKind, SANDBOX_LABEL};
 pub use serve::serve_metrics;
-pub use writer::{EventApi, KubeEvents, WriteError, Writer, CALL_TIMEOUT, SHUTDOWN_GRACE};
+pub use writer::{
+    EventApi, KubeEvents, WriteError, Writer, CALL_TIMEOUT, CHECK_EVERY, SHUTDOWN_GRACE,
+};
 pub use zombie_scan::scan_zombies;
 
 /// containerd's default socket.
@@ -80,8 +85,13 @@ pub struct AgentOptions {
     pub scan_interval: Option<Duration>,
     /// How many reports may wait for the Kubernetes writer; more are dropped and counted.
     pub queue_size: usize,
-    /// Reports within this window become one Event write (create or patch).
+    /// How long one Event gathers the reports of one container, reason and exec command.
     pub window: Duration,
+    /// The least time between two writes of one Event.
+    pub min_write_gap: Duration,
+    /// How often the writer looks for due writes besides a container's exit and shutdown
+    /// ([`CHECK_EVERY`]).
+    pub check_every: Duration,
 }
 
 impl Default for AgentOptions {
@@ -96,7 +106,9 @@ impl Default for AgentOptions {
             node_name: String::new(),
             scan_interval: Some(Duration::from_secs(30)),
             queue_size: 1024,
-            window: Duration::from_secs(2),
+            window: aggregate::DEFAULT_WINDOW,
+            min_write_gap: aggregate::MIN_WRITE_GAP,
+            check_every: writer::CHECK_EVERY,
         }
     }
 }
@@ -172,9 +184,15 @@ impl Agent {
             let (sender, receiver) = queue(options.queue_size, metrics.clone());
             let writer = Writer {
                 api: KubeEvents::new(client),
-                aggregator: Aggregator::new(options.node_name.clone()),
+                aggregator: Aggregator::new(
+                    options.node_name.clone(),
+                    Pacing {
+                        window: options.window,
+                        min_gap: options.min_write_gap,
+                    },
+                ),
                 metrics: metrics.clone(),
-                window: options.window,
+                check_every: options.check_every,
             };
             tasks.spawn(writer.run(receiver, stop.clone()));
             sender

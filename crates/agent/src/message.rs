@@ -15,17 +15,21 @@ pub const MAX_MESSAGE_BYTES: usize = 1024;
 /// At most this many characters of one command line.
 const MAX_CMDLINE_CHARS: usize = 80;
 
-/// What one message is about: the processes seen in the container since the last message.
+/// What one message is about: the processes seen in the container in the Event's window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subject<'a> {
     pub kind: ReportKind,
     /// The container's name in its pod.
     pub container: &'a str,
+    /// It is the pod's sandbox, not one of its containers.
+    pub sandbox: bool,
     /// The exec process's id, empty for the container's own.
     pub exec_id: &'a str,
-    /// How many processes, named or not.
+    /// The exec's command (its args joined), when the shim said it.
+    pub exec_command: &'a str,
+    /// How many processes in all, named or not.
     pub processes: u64,
-    /// Those known by name (at least the first [`MAX_NAMED`]).
+    /// Those known by name (at least the first [`MAX_NAMED`]), the latest reports' first.
     pub named: &'a [ProcessRecord],
     /// For leaks: `main-exit`, `stop`, `delete` or `exec-exit`.
     pub leak_reason: Option<&'a str>,
@@ -53,29 +57,43 @@ pub fn message(subject: &Subject<'_>) -> String {
     text
 }
 
-/// "reaped 3 orphaned processes in container \"app\"", and the like.
+/// "reaped 3 orphaned processes in container \"app\"", "killed 2 processes left by exec
+/// \"sh -c ...\" in container \"app\"", and the like.
 fn headline(subject: &Subject<'_>) -> String {
     let n = subject.processes;
     let processes = if n == 1 { "process" } else { "processes" };
-    let mut place = format!("container {:?}", subject.container);
-    if !subject.exec_id.is_empty() {
-        place = format!("exec {:?} of {place}", subject.exec_id);
-    }
-    match subject.kind {
-        ReportKind::Reaped => format!("reaped {n} orphaned {processes} in {place}"),
-        ReportKind::Leaked => {
-            let when = match subject.leak_reason {
-                Some("main-exit") => " after its main process exited",
-                Some("stop") => " when it was stopped",
-                Some("delete") => " when it was deleted",
-                Some("exec-exit") => " after the exec process exited",
-                _ => "",
-            };
-            format!("killed {n} {processes} left in {place}{when}")
+    let place = if subject.sandbox {
+        "the pod's sandbox".to_string()
+    } else {
+        format!("container {:?}", subject.container)
+    };
+    // The command says which exec (a probe, `kubectl exec`) far better than its id.
+    let exec = match (subject.exec_command, subject.exec_id) {
+        ("", "") => None,
+        ("", id) => Some(shortened(id)),
+        (command, _) => Some(shortened(command)),
+    };
+    let when = match subject.leak_reason {
+        Some("main-exit") => " after its main process exited",
+        Some("stop") => " when it was stopped",
+        Some("delete") => " when it was deleted",
+        _ => "",
+    };
+    match (subject.kind, exec) {
+        (ReportKind::Reaped, None) => format!("reaped {n} orphaned {processes} in {place}"),
+        (ReportKind::Reaped, Some(exec)) => {
+            format!("reaped {n} orphaned {processes} of exec {exec:?} in {place}")
         }
-        ReportKind::Unkillable => {
+        (ReportKind::Leaked, None) => format!("killed {n} {processes} left in {place}{when}"),
+        (ReportKind::Leaked, Some(exec)) => {
+            format!("killed {n} {processes} left by exec {exec:?} in {place}{when}")
+        }
+        (ReportKind::Unkillable, exec) => {
             let verb = if n == 1 { "survives" } else { "survive" };
-            format!("{n} {processes} in {place} {verb} SIGKILL")
+            let of = exec
+                .map(|exec| format!(" of exec {exec:?}"))
+                .unwrap_or_default();
+            format!("{n} {processes}{of} in {place} {verb} SIGKILL")
         }
     }
 }
@@ -139,7 +157,9 @@ mod tests {
         Subject {
             kind,
             container: "app",
+            sandbox: false,
             exec_id: "",
+            exec_command: "",
             processes,
             named,
             leak_reason: None,
@@ -171,12 +191,48 @@ mod tests {
         let named = [shell];
         let mut leaked = subject(ReportKind::Leaked, 3, &named);
         leaked.leak_reason = Some("main-exit");
-        leaked.exec_id = "e1";
 
         assert_eq!(
             message(&leaked),
-            "killed 3 processes left in exec \"e1\" of container \"app\" after its main process \
-             exited: 7 sh (sh -c trap \"\" TERM; sleep 1000) by SIGKILL; and 2 more"
+            "killed 3 processes left in container \"app\" after its main process exited: \
+             7 sh (sh -c trap \"\" TERM; sleep 1000) by SIGKILL; and 2 more"
+        );
+    }
+
+    #[test]
+    fn exec_leftovers_are_named_by_the_execs_command_else_its_id() {
+        let mut sleeper = process(40, "sleep", "sleep 0");
+        sleeper.killed_by = Some("term".into());
+        let named = [sleeper];
+        let mut leaked = subject(ReportKind::Leaked, 60, &named);
+        leaked.leak_reason = Some("exec-exit");
+        leaked.exec_id = "probe-17";
+        leaked.exec_command = "sh -c (sleep 0 &)";
+
+        assert_eq!(
+            message(&leaked),
+            "killed 60 processes left by exec \"sh -c (sleep 0 &)\" in container \"app\": \
+             40 sleep (sleep 0) by SIGTERM; and 59 more"
+        );
+        leaked.exec_command = "";
+        assert!(
+            message(&leaked).starts_with("killed 60 processes left by exec \"probe-17\" in"),
+            "{}",
+            message(&leaked)
+        );
+    }
+
+    #[test]
+    fn a_sandbox_is_the_pods_not_a_containers() {
+        let named = [process(2, "sh", "sh")];
+        let mut leaked = subject(ReportKind::Leaked, 1, &named);
+        leaked.sandbox = true;
+        leaked.container = "POD";
+        leaked.leak_reason = Some("stop");
+
+        assert_eq!(
+            message(&leaked),
+            "killed 1 process left in the pod's sandbox when it was stopped: 2 sh"
         );
     }
 

@@ -3,6 +3,9 @@
 
 use undertaker_events::{Event, EventRecord};
 
+/// The `container` label of a pod's sandbox, as kubelet's container metrics name it.
+pub const SANDBOX_LABEL: &str = "POD";
+
 /// Which of undertaker's reports an event is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReportKind {
@@ -62,13 +65,22 @@ impl Report {
             .max(self.record.processes.len() as u64)
     }
 
-    /// The container's name in its pod, else (a container not made by CRI) its containerd id.
+    /// The container's name in its pod; [`SANDBOX_LABEL`] for the pod's sandbox (it has a pod
+    /// but no container name); else (a container not made by CRI) its containerd id.
     pub fn container_label(&self) -> &str {
-        if self.record.container_name.is_empty() {
-            &self.record.container_id
-        } else {
+        if !self.record.container_name.is_empty() {
             &self.record.container_name
+        } else if self.is_sandbox() {
+            SANDBOX_LABEL
+        } else {
+            &self.record.container_id
         }
+    }
+
+    /// Whether it is about a pod's sandbox (pause) container: CRI names the pod in the
+    /// sandbox's spec, but no container.
+    pub fn is_sandbox(&self) -> bool {
+        self.record.container_name.is_empty() && self.record.has_pod()
     }
 }
 
@@ -119,5 +131,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(report.total(), 900);
+    }
+
+    #[test]
+    fn a_sandbox_is_labelled_as_kubelet_labels_it() {
+        let mut identity = crate::test_support::pod_identity("web-0", "", "0123abcd");
+        identity.container_name.clear();
+        let event = Event::Leaked(Leaked::now(
+            identity,
+            vec![Process::named(7, "sh")],
+            LeakReason::LEAK_REASON_STOP,
+        ));
+        let report = Report::from_event(
+            &event,
+            EventRecord::new(&event, "k8s.io", SystemTime::now()),
+        )
+        .unwrap();
+        assert!(report.is_sandbox());
+        assert_eq!(report.container_label(), "POD");
     }
 }

@@ -1,6 +1,7 @@
 //! The Kubernetes writer: takes reports off the queue, folds them into Events
-//! ([`Aggregator`]) and, once per window, creates or patches those Events through the API.
-//! It is the only task that waits on the API server, and the queue in front of it is bounded.
+//! ([`Aggregator`]) and creates or patches those Events through the API as the aggregator's
+//! pacing allows. It is the only task that waits on the API server, and the queue in front of
+//! it is bounded.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +19,9 @@ use crate::queue::Item;
 
 /// How long one API call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the writer looks for due writes (a look is in memory; the pacing is the
+/// aggregator's).
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How long the last writes at shutdown may take in all.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -114,15 +118,16 @@ pub struct Writer<A> {
     pub api: A,
     pub aggregator: Aggregator,
     pub metrics: Arc<Metrics>,
-    /// How often pending Events are written: reports within one window become one write.
-    pub window: Duration,
+    /// How often due writes are looked for ([`CHECK_EVERY`]).
+    pub check_every: Duration,
 }
 
 impl<A: EventApi> Writer<A> {
     /// Runs until `shutdown` (or until intake is gone), then writes what is pending, for at
     /// most [`SHUTDOWN_GRACE`].
     pub async fn run(mut self, mut queue: Receiver<Item>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval_at(Instant::now() + self.window, self.window);
+        let mut tick =
+            tokio::time::interval_at(Instant::now() + self.check_every, self.check_every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -130,19 +135,22 @@ impl<A: EventApi> Writer<A> {
                 item = queue.recv() => match item {
                     Some(item) => {
                         if let Some(exited) = self.take(item) {
-                            self.flush(Some(&exited)).await;
+                            self.flush(Some(&exited), false).await;
                         }
                     }
                     None => break,
                 },
-                _ = tick.tick() => self.flush(None).await,
+                _ = tick.tick() => self.flush(None, false).await,
             }
         }
         // What intake queued before it stopped is still owed an Event.
         while let Ok(item) = queue.try_recv() {
             self.take(item);
         }
-        if timeout(SHUTDOWN_GRACE, self.flush(None)).await.is_err() {
+        if timeout(SHUTDOWN_GRACE, self.flush(None, true))
+            .await
+            .is_err()
+        {
             tracing::warn!("shutting down with Events not written");
         }
     }
@@ -163,12 +171,15 @@ impl<A: EventApi> Writer<A> {
         }
     }
 
-    /// Writes the due Events (of one container, or all).
-    pub async fn flush(&mut self, container_id: Option<&str>) {
-        self.aggregator.expire(SystemTime::now());
-        for due in self.aggregator.due(container_id) {
+    /// Writes the due Events (of one container, or all); at shutdown (`last_call`) every
+    /// pending one, however recently it was written.
+    pub async fn flush(&mut self, container_id: Option<&str>, last_call: bool) {
+        let now = SystemTime::now();
+        self.aggregator.expire(now);
+        for due in self.aggregator.due(now, container_id, last_call) {
             let outcome = self.write(&due).await;
-            self.aggregator.written(&due.key, outcome);
+            self.aggregator
+                .written(&due.key, outcome, SystemTime::now());
         }
     }
 

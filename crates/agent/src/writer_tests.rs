@@ -7,6 +7,7 @@ use undertaker_events::{
 };
 
 use super::*;
+use crate::aggregate::Pacing;
 use crate::test_support::pod_identity;
 
 fn identity(container_id: &str) -> Identity {
@@ -83,16 +84,35 @@ fn leaked() -> Item {
     Item::Report(Box::new(Report::from_event(&event, record).unwrap()))
 }
 
-fn writer(api: &Arc<FakeApi>, metrics: &Arc<Metrics>, window: Duration) -> Writer<Arc<FakeApi>> {
+fn writer(
+    api: &Arc<FakeApi>,
+    metrics: &Arc<Metrics>,
+    check_every: Duration,
+) -> Writer<Arc<FakeApi>> {
+    paced_writer(api, metrics, check_every, Pacing::default())
+}
+
+fn paced_writer(
+    api: &Arc<FakeApi>,
+    metrics: &Arc<Metrics>,
+    check_every: Duration,
+    pacing: Pacing,
+) -> Writer<Arc<FakeApi>> {
     Writer {
         api: api.clone(),
-        aggregator: Aggregator::new("node-1"),
+        aggregator: Aggregator::new("node-1", pacing),
         metrics: metrics.clone(),
-        window,
+        check_every,
     }
 }
 
-/// A window no test waits for: only exits and shutdown make writes.
+/// No gap between two writes of one Event: every flush writes what came since the last.
+const UNPACED: Pacing = Pacing {
+    window: crate::aggregate::DEFAULT_WINDOW,
+    min_gap: Duration::ZERO,
+};
+
+/// A check interval no test waits for: only exits and shutdown make writes.
 const NEVER: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
@@ -172,16 +192,16 @@ async fn a_gone_event_is_created_anew() {
         ..Default::default()
     });
     let metrics = Arc::new(Metrics::new());
-    let mut writer = writer(&api, &metrics, NEVER);
+    let mut writer = paced_writer(&api, &metrics, NEVER, UNPACED);
     let (sender, mut receiver) = mpsc::channel(8);
     sender.send(reaped(1)).await.unwrap();
     writer.take(receiver.recv().await.unwrap());
-    writer.flush(None).await;
+    writer.flush(None, false).await;
     sender.send(reaped(2)).await.unwrap();
     writer.take(receiver.recv().await.unwrap());
 
-    writer.flush(None).await; // the patch finds nothing
-    writer.flush(None).await;
+    writer.flush(None, false).await; // the patch finds nothing
+    writer.flush(None, false).await;
 
     let calls: Vec<_> = api
         .calls()

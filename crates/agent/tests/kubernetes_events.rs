@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 use undertaker_agent::{
-    kube_client, queue, Aggregator, Item, KubeConfigSource, KubeEvents, Metrics, Report, Writer,
+    kube_client, queue, Aggregator, Item, KubeConfigSource, KubeEvents, Metrics, Pacing, Report,
+    Writer, DEFAULT_WINDOW,
 };
 use undertaker_events::{
     Event as Payload, EventRecord, Identity, LeakReason, Leaked, Process, Reaped,
@@ -17,7 +18,7 @@ use undertaker_events::{
 
 use support::standin::StandIn;
 
-/// A window no test waits for: only exits and shutdown make writes.
+/// A check interval no test waits for: only exits and shutdown make writes.
 const NEVER: Duration = Duration::from_secs(3600);
 
 fn identity() -> Identity {
@@ -55,9 +56,16 @@ async fn writer(standin: &StandIn, dir: &tempfile::TempDir) -> (Writer<KubeEvent
     let metrics = Arc::new(Metrics::new());
     let writer = Writer {
         api: KubeEvents::new(client),
-        aggregator: Aggregator::new("node-7"),
+        // No least gap between writes: each flush writes what came since the last one.
+        aggregator: Aggregator::new(
+            "node-7",
+            Pacing {
+                window: DEFAULT_WINDOW,
+                min_gap: Duration::ZERO,
+            },
+        ),
         metrics: metrics.clone(),
-        window: NEVER,
+        check_every: NEVER,
     };
     (writer, metrics)
 }
@@ -132,13 +140,13 @@ async fn more_reports_patch_the_event_count_and_a_gone_event_is_created_again() 
     let (mut writer, _metrics) = writer(&standin, &dir).await;
     writer_take(&mut writer, reaped(1));
     writer_take(&mut writer, reaped(2));
-    writer.flush(None).await;
+    writer.flush(None, false).await;
     writer_take(&mut writer, reaped(3));
-    writer.flush(None).await;
+    writer.flush(None, false).await;
     standin.forget_events();
     writer_take(&mut writer, reaped(4));
-    writer.flush(None).await; // 404: made again at the next flush
-    writer.flush(None).await;
+    writer.flush(None, false).await; // 404: made again at the next flush
+    writer.flush(None, false).await;
 
     let received = standin.received();
     let calls: Vec<(&str, Option<i32>)> = received
@@ -161,9 +169,13 @@ async fn more_reports_patch_the_event_count_and_a_gone_event_is_created_again() 
     );
     assert_eq!(received[1].content_type, "application/merge-patch+json");
     assert_eq!(received[1].event.metadata.name.as_deref(), Some(&*name));
+    // The window's total, naming what came since the previous write.
     assert_eq!(
         received[1].event.message.as_deref(),
-        Some("reaped 1 orphaned process in container \"app\": 3 sleep (sleep 0) exit 0")
+        Some(
+            "reaped 3 orphaned processes in container \"app\": 3 sleep (sleep 0) exit 0; \
+             and 2 more"
+        )
     );
     assert_ne!(received[3].event.metadata.name.as_deref(), Some(&*name));
 }

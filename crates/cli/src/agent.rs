@@ -45,10 +45,16 @@ pub struct AgentArgs {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     queue_size: u32,
 
-    /// Reports for one pod, container and reason within this window become one Event write
-    /// (a create, then patches of its count).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    /// How long one Kubernetes Event gathers the reports of one container, reason and exec
+    /// command: its count is the reports in it, its message the processes in all. The next
+    /// report after it starts a new Event.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     window: Duration,
+
+    /// The least time between two writes (create, patch) of one Event; reports meanwhile are
+    /// aggregated into the next write (metrics count every one at once).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    min_write_interval: Duration,
 
     /// Post no Kubernetes Events: metrics only (no API server needed).
     #[arg(long, conflicts_with = "kubeconfig")]
@@ -75,6 +81,8 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         scan_interval: Some(args.scan_interval).filter(|interval| !interval.is_zero()),
         queue_size: args.queue_size as usize,
         window: args.window,
+        min_write_gap: args.min_write_interval,
+        ..AgentOptions::default()
     };
     let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
