@@ -59,8 +59,12 @@ masked_units=(
     systemd-remount-fs.service systemd-hwdb-update.service ldconfig.service
     systemd-firstboot.service systemd-pstore.service systemd-repart.service
     systemd-journal-catalog-update.service systemd-update-done.service
-    systemd-machine-id-commit.service
+    systemd-machine-id-commit.service systemd-journal-flush.service systemd-sysusers.service
+    systemd-update-utmp.service systemd-random-seed.service
 )
+# Generators the --systemd guest keeps (the others are masked: they read /etc/init.d, fstab,
+# GPT partitions... over 9p); the debug generator serves systemd.mask= on the kernel command line.
+kept_generators=(systemd-debug-generator)
 # Where the packages put qemu's modules (QEMU_MODULE_DIR for the unpacked qemu).
 qemu_modules=usr/lib/x86_64-linux-gnu/qemu
 guest_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -278,7 +282,9 @@ if [ -n "$modules" ] && [ -d "$modules" ]; then
 fi
 if [ "$mode" = systemd ]; then
     mkdir -p /etc/systemd/system
+    mkdir -p /etc/systemd/system-generators
     cp -a "$io/systemd/." /etc/systemd/system/ || fail "install the guest's units"
+    cp -a "$io/systemd-generators/." /etc/systemd/system-generators/ || fail "mask the generators"
     say "starting systemd"
     exec /lib/systemd/systemd
 fi
@@ -339,7 +345,8 @@ EOF
 }
 
 # The --systemd guest's units: guest.target (the default target: basic.target and the command)
-# and guest.service, plus the masks, written to dir `$1` for /etc/systemd/system.
+# and guest.service, plus the masks, written to dir `$1` for /etc/systemd/system (and the
+# generators' masks to `$1`/../systemd-generators for /etc/systemd/system-generators).
 write_units() {
     local dir=$1 unit
     mkdir -p "$dir"
@@ -367,6 +374,10 @@ TimeoutStartSec=infinity
 EOF
     ln -s guest.target "$dir/default.target"
     for unit in "${masked_units[@]}"; do ln -s /dev/null "$dir/$unit"; done
+    mkdir -p "$dir/../systemd-generators"
+    for unit in /lib/systemd/system-generators/*; do
+        [[ " ${kept_generators[*]} " == *" ${unit##*/} "* ]] || ln -s /dev/null "$dir/../systemd-generators/${unit##*/}"
+    done
 }
 
 # Seconds (one decimal) from EPOCHREALTIME `$1` to `$2`.

@@ -8,29 +8,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use containerd_client::services::v1::events_client::EventsClient;
-use containerd_client::services::v1::ForwardRequest;
-use containerd_client::types::Envelope;
-use containerd_shim_protos::events::task::TaskExit;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use undertaker_agent::{Agent, AgentOptions, KubeConfigSource};
-use undertaker_events::protobuf::MessageFull;
-use undertaker_events::{to_any, Process, Reaped, UndertakerEvent};
-use undertaker_testbed::{default_bin_dir, is_root, Testbed, TestbedOptions, CRI_NAMESPACE};
+use undertaker_events::{Process, Reaped};
 
-use support::standin::StandIn;
-
-/// Bounds every wait; hitting one fails the test, it measures nothing.
-const WAIT: Duration = Duration::from_secs(60);
-/// Only exits and shutdown make Event writes: one write per container, at its exit.
-const NEVER: Duration = Duration::from_secs(3600);
+use support::running::{publish, testbed, with_api, RunningAgent, WAIT};
 
 /// A main process that leaves a TERM-proof process behind when it exits: the inner shell
 /// ignores TERM and execs its last command, so one `sleep 1000` that ignores TERM is left.
@@ -46,13 +28,9 @@ const UNREAPED_SCRIPT: &str = "for i in $(seq 50); do \
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leak_and_zombie_scenarios_show_as_exact_metrics_and_pod_events() {
-    let Some(testbed) = testbed().await else {
+    let Some((testbed, standin, agent)) = with_api(|_| {}).await else {
         return;
     };
-    let standin = StandIn::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let agent = RunningAgent::start(&testbed, Some(&standin.kubeconfig(dir.path()))).await;
-    agent.wait_subscribed(&testbed).await;
 
     // Leak: the main process exits, the TERM-proof sleep is left; after the 200ms drain the
     // init SIGKILLs it and reports it.
@@ -215,170 +193,4 @@ async fn subscribes_again_after_containerd_restarts_and_counts_what_follows() {
         Some(1.0)
     );
     agent.stop().await;
-}
-
-/// A testbed, or `None` (test skipped) without root or without the shim and init built;
-/// in CI (`CI=true`) those are failures.
-async fn testbed() -> Option<Testbed> {
-    let missing = if !is_root() {
-        Some("needs root to run containerd".to_string())
-    } else {
-        ["containerd-shim-undertaker-v2", "undertaker-init"]
-            .iter()
-            .map(|name| default_bin_dir().join(name))
-            .find(|path| !path.is_file())
-            .map(|path| {
-                format!(
-                    "{} not built (cargo build -p undertaker-shim && scripts/build-init.sh)",
-                    path.display()
-                )
-            })
-    };
-    if let Some(reason) = missing {
-        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-            panic!("cannot run in CI: {reason}");
-        }
-        eprintln!("skipped: {reason}");
-        return None;
-    }
-    Some(
-        Testbed::start(TestbedOptions::default())
-            .await
-            .expect("testbed"),
-    )
-}
-
-/// Publishes `message` on `topic` into containerd (the events service's `Forward`, what
-/// `containerd publish` calls for shims).
-async fn publish_on<M: MessageFull>(testbed: &Testbed, topic: &str, message: &M) {
-    let any = to_any(message).unwrap();
-    let channel = containerd_client::connect(testbed.socket()).await.unwrap();
-    let envelope = Envelope {
-        timestamp: Some(SystemTime::now().into()),
-        namespace: CRI_NAMESPACE.to_string(),
-        topic: topic.to_string(),
-        event: Some(prost_types::Any {
-            type_url: any.type_url,
-            value: any.value,
-        }),
-    };
-    EventsClient::new(channel)
-        .forward(ForwardRequest {
-            envelope: Some(envelope),
-        })
-        .await
-        .expect("forward the event");
-}
-
-async fn publish<E: UndertakerEvent>(testbed: &Testbed, event: &E) {
-    publish_on(testbed, E::TOPIC, event).await;
-}
-
-/// The agent, in this process, with metrics on a free port; stopped on drop.
-struct RunningAgent {
-    metrics_addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
-}
-
-impl RunningAgent {
-    async fn start(testbed: &Testbed, kubeconfig: Option<&Path>) -> Self {
-        let options = AgentOptions {
-            containerd_address: testbed.socket().to_path_buf(),
-            containerd_namespace: Some(CRI_NAMESPACE.to_string()),
-            metrics_addr: "127.0.0.1:0".parse().unwrap(),
-            kubernetes: kubeconfig.map(|path| KubeConfigSource::File(path.to_path_buf())),
-            node_name: "test-node".to_string(),
-            scan_interval: Some(Duration::from_millis(300)),
-            queue_size: 1024,
-            check_every: NEVER,
-            ..AgentOptions::default()
-        };
-        let agent = Agent::new(options).await.expect("agent");
-        let metrics_addr = agent.metrics_addr();
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        let task = tokio::spawn(agent.run(async move { stop.cancelled().await }));
-        RunningAgent {
-            metrics_addr,
-            shutdown,
-            task: Some(task),
-        }
-    }
-
-    /// `GET /metrics` over HTTP.
-    async fn scrape(&self) -> String {
-        let mut stream = TcpStream::connect(self.metrics_addr).await.unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("content-type: application/openmetrics-text"),
-            "{head}"
-        );
-        body.to_string()
-    }
-
-    /// The value of the sample `series` (name and labels, as exposed), if it is there.
-    async fn sample(&self, series: &str) -> Option<f64> {
-        let text = self.scrape().await;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .map(|value| value.parse().unwrap())
-    }
-
-    /// Waits (bounded) until `series` is there with a value for which `wanted` holds.
-    async fn wait_sample(&self, series: &str, wanted: impl Fn(f64) -> bool) -> f64 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(value) = self.sample(series).await.filter(|v| wanted(*v)) {
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {series} as wanted in:\n{}",
-                self.scrape().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits until the agent is subscribed. containerd answers a subscription only with its
-    /// first event, so exits of a container that does not exist are published meanwhile (the
-    /// agent has nothing to write for them).
-    async fn wait_subscribed(&self, testbed: &Testbed) {
-        let probe = TaskExit {
-            container_id: "agent-probe".to_string(),
-            id: "agent-probe".to_string(),
-            ..Default::default()
-        };
-        let deadline = Instant::now() + WAIT;
-        while self.sample("undertaker_agent_containerd_connected").await != Some(1.0) {
-            assert!(Instant::now() < deadline, "{}", self.scrape().await);
-            publish_on(testbed, "/tasks/exit", &probe).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .expect("the agent stops")
-                .unwrap();
-        }
-    }
-}
-
-impl Drop for RunningAgent {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }

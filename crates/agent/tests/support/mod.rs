@@ -1,6 +1,7 @@
 //! Shared by the integration tests; each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod running;
 pub mod standin;
 
 use undertaker_events::{annotations, Identity};
