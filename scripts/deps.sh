@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     containerd runc            # the container stack the shim plugs into
     crun                       # the other OCI runtime the e2e tiers run (scripts/e2e-tiers.sh)
+    containernetworking-plugins  # CNI bridge/host-local/loopback: the tiers with pod networks
     curl xz-utils gpgv debian-archive-keyring  # scripts/containerd-versions.sh
     busybox-static             # root filesystem of the test and demo images
     protobuf-compiler          # protoc, for the CRI bindings (k8s-cri)

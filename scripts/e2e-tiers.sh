@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 # The core: what undertaker is for, on every containerd and with crun.
 CORE=(
     pods::sandbox_run_stop_remove
+    pods::network_namespace_as_configured
     zombies::
     stop::stop_a_workload
     leaks::
@@ -46,13 +47,15 @@ ONLY_2=(
 # version specified" with 1.7 and 2.x); it belongs on a pure cgroup v2 node.
 TIERS=(containerd-1.7 containerd-2 install-containerd-2)
 
-# tier name -> "<pinned version prefix> <OCI runtime> <filters...>"
+# tier name -> "<pinned version prefix> <OCI runtime> <pod network> <filters...>"
+# The pod network (UNDERTAKER_NETWORK): `host`, or `cni` (a namespace per pod through the CNI
+# bridge plugin, from the host's containernetworking-plugins).
 filters_of() {
     case $1 in
-    containerd-1.7) echo "1.7. runc ${CORE[*]} ${ONLY_1_7[*]}" ;;
-    containerd-2) echo "2. runc ${CORE[*]} ${ONLY_2[*]}" ;;
-    crun-containerd-2) echo "2. crun ${CORE[*]}" ;;
-    install-containerd-2) echo "2. runc" ;;
+    containerd-1.7) echo "1.7. runc cni ${CORE[*]} ${ONLY_1_7[*]}" ;;
+    containerd-2) echo "2. runc host ${CORE[*]} ${ONLY_2[*]}" ;;
+    crun-containerd-2) echo "2. crun host ${CORE[*]}" ;;
+    install-containerd-2) echo "2. runc host" ;;
     *)
         echo "e2e-tiers.sh: no tier $1 (tiers: ${TIERS[*]})" >&2
         return 1
@@ -98,17 +101,17 @@ check() {
 }
 
 run_tier() {
-    local spec prefix runtime filters dir
+    local spec prefix runtime network filters dir
     spec=$(filters_of "$1")
-    read -r prefix runtime filters <<<"$spec"
+    read -r prefix runtime network filters <<<"$spec"
     dir=$(scripts/containerd-versions.sh "$prefix")
-    step "tier $1: $("$dir/containerd" --version | awk '{print $3}') from $dir, OCI runtime $runtime"
+    step "tier $1: $("$dir/containerd" --version | awk '{print $3}') from $dir, OCI runtime $runtime, $network network"
     # shellcheck disable=SC2086 # the filters are words
     if [ "$1" = install-containerd-2 ]; then
         UNDERTAKER_CONTAINERD=$dir UNDERTAKER_OCI_RUNTIME=$runtime \
             cargo test -p undertaker --test install_containerd
     else
-        UNDERTAKER_CONTAINERD=$dir UNDERTAKER_OCI_RUNTIME=$runtime \
+        UNDERTAKER_CONTAINERD=$dir UNDERTAKER_OCI_RUNTIME=$runtime UNDERTAKER_NETWORK=$network \
             cargo test -p undertaker-e2e -- $filters
     fi
 }

@@ -94,7 +94,7 @@ fn cri_v2(layout: &Layout, inputs: &ConfigInputs<'_>) -> String {
   stream_server_port = "0"
 
 [{cri}.cni]
-  # Test pods use the node's network, so no CNI plugin is ever called.
+  # Empty for host-network pods; the testbed's bridge network with UNDERTAKER_NETWORK=cni.
   bin_dir = {cni_bin}
   conf_dir = {cni_conf}
 
@@ -129,7 +129,7 @@ fn cri_v3(layout: &Layout, inputs: &ConfigInputs<'_>) -> String {
   disable_apparmor = true
 
 [{runtime}.cni]
-  # Test pods use the node's network, so no CNI plugin is ever called.
+  # Empty for host-network pods; the testbed's bridge network with UNDERTAKER_NETWORK=cni.
   bin_dirs = [{cni_bin}]
   conf_dir = {cni_conf}
 

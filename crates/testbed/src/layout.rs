@@ -29,7 +29,8 @@ pub struct Layout {
     pub runc_root: PathBuf,
     /// runc's state root for runtime `undertaker`.
     pub undertaker_runc_root: PathBuf,
-    /// Empty CNI directories (pods use the node's network; CRI just needs somewhere to look).
+    /// CNI plugin and config directories: empty for host-network pods (CRI just needs somewhere
+    /// to look), the bridge network's plugins and conflist with `UNDERTAKER_NETWORK=cni`.
     pub cni_bin: PathBuf,
     pub cni_conf: PathBuf,
     /// Pod log directories.

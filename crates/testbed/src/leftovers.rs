@@ -35,6 +35,8 @@ pub struct Leftovers {
     pub runc_state: Vec<PathBuf>,
     /// Processes in any cgroup below the testbed's cgroup parent.
     pub processes: Vec<ProcessInfo>,
+    /// Interfaces (pods' veths) still on the testbed's CNI bridge.
+    pub network_ports: Vec<String>,
 }
 
 impl Leftovers {
@@ -44,6 +46,7 @@ impl Leftovers {
             && self.cgroups.is_empty()
             && self.runc_state.is_empty()
             && self.processes.is_empty()
+            && self.network_ports.is_empty()
     }
 }
 
@@ -71,6 +74,9 @@ impl fmt::Display for Leftovers {
         for state in &self.runc_state {
             writeln!(f, "runc state {}", state.display())?;
         }
+        for port in &self.network_ports {
+            writeln!(f, "interface {port} on the testbed's CNI bridge")?;
+        }
         Ok(())
     }
 }
@@ -91,6 +97,7 @@ pub fn scan(layout: &Layout, cgroup_parent: &str) -> Leftovers {
             .flat_map(|root| runc_containers(root))
             .collect(),
         processes: processes.into_iter().map(ProcessInfo::of).collect(),
+        network_ports: Vec::new(),
     }
 }
 

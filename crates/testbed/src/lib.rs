@@ -12,6 +12,8 @@
 //! Environment: `UNDERTAKER_CONTAINERD` (a directory with another containerd release's
 //! `containerd`, `ctr` and `containerd-shim-runc-v2`; its version decides the config schema),
 //! `UNDERTAKER_OCI_RUNTIME` (`runc`, `crun` or a path: `BinaryName` of both handlers),
+//! `UNDERTAKER_NETWORK` (`host`, the default, or `cni`: a network namespace per pod through
+//! the CNI bridge plugin),
 //! `UNDERTAKER_BIN_DIR` (shim and init directory), `UNDERTAKER_IMAGE_CACHE`
 //! (where the image tarball is cached), `UNDERTAKER_KEEP_TESTBED` (keep the directory, with
 //! containerd's config and log, after teardown).
@@ -32,6 +34,7 @@ mod image_layout;
 mod images;
 mod layout;
 mod leftovers;
+mod network;
 mod pod;
 mod procfs;
 pub mod stream;
@@ -50,6 +53,7 @@ pub use host::{ensure_host_packages, find_program, is_root};
 pub use host_processes::{processes_in_cgroup, processes_matching, HostProcess};
 pub use images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use leftovers::{Leftovers, ProcessInfo};
+pub use network::{Network, NETWORK_ENV, POD_SUBNET};
 pub use pod::{PidMode, Pod, PodBuilder};
 pub use procfs::{cgroup_hierarchies, cmdline, mounts_of, parse_mountinfo, MountEntry};
 pub use testbed::{

@@ -1,4 +1,5 @@
-//! Pod sandboxes through CRI, configured the way kubelet would for a host-network pod.
+//! Pod sandboxes through CRI, configured the way kubelet would (host network, or the pod's own
+//! through CNI: see [`crate::Network`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use undertaker_cri::{api, CriClient};
 
 use crate::container::ContainerBuilder;
 use crate::error::{Result, TestbedError};
+use crate::network::Network;
 
 /// Which PID namespace a pod's containers get (kubelet's three cases).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,6 +47,7 @@ pub struct PodBuilder {
     pub(crate) annotations: HashMap<String, String>,
     pub(crate) labels: HashMap<String, String>,
     pub(crate) busybox_image: String,
+    pub(crate) network: Network,
 }
 
 impl PodBuilder {
@@ -88,8 +91,12 @@ impl PodBuilder {
                 namespace: "default".to_string(),
                 attempt: 0,
             }),
-            // No hostname: host-network pods share the node's UTS namespace, where runc
-            // refuses to set one.
+            // No hostname for host-network pods: they share the node's UTS namespace, where
+            // runc refuses to set one. A pod of its own network has its name, as kubelet does.
+            hostname: match self.network {
+                Network::Host => String::new(),
+                Network::Cni => self.name.clone(),
+            },
             log_directory: self.log_dir.to_string_lossy().into_owned(),
             labels: self.labels.clone(),
             annotations: self.annotations.clone(),
@@ -106,10 +113,15 @@ impl PodBuilder {
         }
     }
 
-    /// Host network always (there is no CNI here), IPC per pod, PID as chosen.
+    /// The testbed's network (the node's, or the pod's own through CNI), IPC per pod, PID as
+    /// chosen.
     fn namespace_options(&self) -> api::NamespaceOption {
+        let network = match self.network {
+            Network::Host => api::NamespaceMode::Node,
+            Network::Cni => api::NamespaceMode::Pod,
+        };
         api::NamespaceOption {
-            network: api::NamespaceMode::Node as i32,
+            network: network as i32,
             pid: self.pid_mode.namespace_mode() as i32,
             ipc: api::NamespaceMode::Pod as i32,
             ..Default::default()

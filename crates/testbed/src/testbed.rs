@@ -21,6 +21,7 @@ use crate::error::{Result, TestbedError};
 use crate::images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
 use crate::layout::Layout;
 use crate::leftovers::{self, Leftovers};
+use crate::network::{CniNetwork, Network, POD_SUBNET};
 use crate::pod::{PidMode, PodBuilder};
 use crate::{cleanup, host};
 
@@ -46,6 +47,8 @@ pub struct TestbedOptions {
     /// The OCI runtime of both handlers, `BinaryName` in their options: `runc`, `crun` or a
     /// path (default: `$UNDERTAKER_OCI_RUNTIME`, else `runc`).
     pub oci_runtime: String,
+    /// The pods' network (default: `$UNDERTAKER_NETWORK`, else the node's).
+    pub network: Network,
 }
 
 impl Default for TestbedOptions {
@@ -61,6 +64,7 @@ impl Default for TestbedOptions {
                 .ok()
                 .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| "runc".to_string()),
+            network: Network::from_env(),
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Testbed {
     daemon: Mutex<Option<Daemon>>,
     cri: Mutex<Option<CriClient>>,
     pods_started: AtomicUsize,
+    /// The pods' CNI network, when [`Network::Cni`].
+    cni: Option<CniNetwork>,
 }
 
 impl Testbed {
@@ -146,9 +152,14 @@ impl Testbed {
             daemon: Mutex::new(None),
             cri: Mutex::new(None),
             pods_started: AtomicUsize::new(0),
+            cni: None,
         };
         // From here on, dropping `testbed` on an error cleans up whatever was started.
         testbed.write_config()?;
+        if testbed.options.network == Network::Cni {
+            let unique = (std::process::id() << 8) | (serial as u32 & 0xff);
+            testbed.cni = Some(CniNetwork::set_up(&testbed.layout, unique)?);
+        }
         // Said by every test (shown with its output): which containerd and runtime it ran on.
         eprintln!("testbed {}: {}", dir.display(), testbed.describe());
         let daemon = Daemon::spawn(
@@ -311,10 +322,23 @@ impl Testbed {
         &self.oci_runtime
     }
 
-    /// Which containerd (version, config version) and OCI runtime this testbed runs, for
-    /// messages: `containerd 2.1.9+unknown (<dir>, config version 3), OCI runtime crun (...)`.
+    /// Which containerd (version, config version), OCI runtime and pod network this testbed
+    /// runs, for messages: `containerd 2.1.9+unknown (<dir>, config version 3), OCI runtime
+    /// crun (...), host network` (or `CNI bridge utb...`).
     pub fn describe(&self) -> String {
-        format!("{}, OCI runtime {}", self.containerd, self.oci_runtime)
+        let network = match &self.cni {
+            Some(cni) => format!("CNI bridge {} ({})", cni.bridge, POD_SUBNET),
+            None => "host network".to_string(),
+        };
+        format!(
+            "{}, OCI runtime {}, {network}",
+            self.containerd, self.oci_runtime
+        )
+    }
+
+    /// The pods' network.
+    pub fn network(&self) -> Network {
+        self.options.network
     }
 
     /// The shim and init directory on containerd's PATH.
@@ -347,6 +371,7 @@ impl Testbed {
             annotations: HashMap::new(),
             labels: HashMap::new(),
             busybox_image: BUSYBOX_IMAGE.to_string(),
+            network: self.options.network,
         }
     }
 
@@ -416,7 +441,11 @@ impl Testbed {
 
     /// Everything of this testbed's pods still on the host (see [`Leftovers`]).
     pub fn leftovers(&self) -> Leftovers {
-        leftovers::scan(&self.layout, &self.cgroup_parent)
+        let mut found = leftovers::scan(&self.layout, &self.cgroup_parent);
+        if let Some(network) = &self.cni {
+            found.network_ports = network.ports();
+        }
+        found
     }
 
     /// Polls [`Testbed::leftovers`] until it is empty or `timeout` passed (shims exit a moment
@@ -510,6 +539,11 @@ impl Drop for Testbed {
         let mounted = cleanup::unmount_under(&self.layout.dir);
         if !mounted.is_empty() {
             eprintln!("testbed teardown: still mounted: {mounted:?}");
+        }
+        if let Some(network) = &self.cni {
+            for problem in network.tear_down() {
+                eprintln!("testbed teardown: network: {problem}");
+            }
         }
         let kept = cleanup::remove_cgroups(&self.cgroup_parent);
         if !kept.is_empty() {
