@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end tiers beyond the host's containerd (which runs every scenario in
-# `cargo test --workspace`): other containerd releases, crun, and the installer on containerd 2.
+# `cargo test --workspace`): other containerd releases, crun, CNI pod networks, the installer on
+# containerd 2, and a pure cgroup v2 QEMU guest (scripts/guest.sh), with systemd's cgroup driver.
 # The ONE place that says which scenarios run where (see docs/testing.md).
 #
 #   scripts/e2e-tiers.sh list            the tiers and their test filters
@@ -42,10 +43,36 @@ ONLY_2=(
     restart::
 )
 
+# The pure cgroup v2 guest (scripts/guest.sh: QEMU TCG, Debian's kernel with
+# cgroup_no_v1=all), containerd 2.x: what cgroup v2 changes (cgroup.kill, the v2 freezer,
+# memory.events' OOM kills, v2 stats) and `undertaker scan` (package undertaker's
+# scan_containerd test). TCG runs a test in ~30 s: a focused set, not the suite. Not here:
+# `unkillable::`, whose unkillable process is a v1-frozen one; on cgroup v2 the freezer lets
+# fatal signals through (cgroup-v2.rst: frozen processes can be killed), so v2 has no such
+# process to make (a D-state one needs a hung FUSE or NFS server).
+GUEST_V2=(
+    pods::sandbox_run_stop_remove
+    zombies::
+    stop::stop_a_workload
+    leaks::main_exit_kills_its_daemons::
+    leaks::stop_kills_children_that_ignore_term::
+    resources::
+    scan_counts_zombies_exactly
+)
+# The same guest with systemd as PID 1 and the systemd cgroup driver (SystemdCgroup = true for
+# both handlers; pods below a slice, containers in cri-containerd-<id>.scope units).
+GUEST_SYSTEMD=(
+    pods::sandbox_run_stop_remove
+    zombies::
+    stop::stop_a_workload
+    leaks::main_exit_kills_its_daemons::
+    leaks::stop_kills_children_that_ignore_term::
+)
+
 # What `run all` (CI) runs. crun-containerd-2 is defined but not run here: bookworm's crun 1.8.1
 # refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported" with 1.6, "unknown
 # version specified" with 1.7 and 2.x); it belongs on a pure cgroup v2 node.
-TIERS=(containerd-1.7 containerd-2 install-containerd-2)
+TIERS=(containerd-1.7 containerd-2 install-containerd-2 guest-v2 guest-v2-systemd)
 
 # tier name -> "<pinned version prefix> <OCI runtime> <pod network> <filters...>"
 # The pod network (UNDERTAKER_NETWORK): `host`, or `cni` (a namespace per pod through the CNI
@@ -56,6 +83,8 @@ filters_of() {
     containerd-2) echo "2. runc host ${CORE[*]} ${ONLY_2[*]}" ;;
     crun-containerd-2) echo "2. crun host ${CORE[*]}" ;;
     install-containerd-2) echo "2. runc host" ;;
+    guest-v2) echo "2. runc host ${GUEST_V2[*]}" ;;
+    guest-v2-systemd) echo "2. runc host ${GUEST_SYSTEMD[*]}" ;;
     *)
         echo "e2e-tiers.sh: no tier $1 (tiers: ${TIERS[*]})" >&2
         return 1
@@ -100,6 +129,37 @@ check() {
         "except the known failures (host tier only): ${KNOWN_FAILING[*]}" >&2
 }
 
+# The test executables (absolute paths) of the e2e package and of package undertaker's
+# scan_containerd test, built on the host: the guest sees the host's filesystem read-only and
+# cannot build.
+guest_test_binaries() {
+    { cargo test -q -p undertaker-e2e --no-run --message-format=json 2>/dev/null
+      cargo test -q -p undertaker --test scan_containerd --no-run --message-format=json 2>/dev/null; } |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message.get("executable") \
+            and message["target"]["kind"] == ["test"]:
+        print(message["executable"])'
+}
+
+# Runs tier $1's filters with every test binary in the guest, one test at a time (the guest has
+# one CPU); fails when any binary fails.
+run_guest_tier() {
+    local tier=$1 dir=$2 filters=$3 systemd=() driver=cgroupfs bins
+    [ "$tier" = guest-v2-systemd ] && systemd=(--systemd) && driver=systemd
+    mapfile -t bins < <(guest_test_binaries)
+    [ ${#bins[@]} -ge 3 ] || { echo "e2e-tiers.sh: test binaries not found (${bins[*]})" >&2; return 1; }
+    # The test images are built on the host: the guest cannot write the image cache.
+    cargo test -q -p undertaker-e2e --test e2e -- pods::sandbox_run_stop_remove::runc >/dev/null
+    # shellcheck disable=SC2016 # $bin and $rc expand in the guest
+    local script='rc=0; for bin in '"${bins[*]}"'; do echo "==> $bin"; "$bin" --test-threads 1 '"$filters"' || rc=1; done; exit $rc'
+    UNDERTAKER_CONTAINERD=$dir UNDERTAKER_CGROUP_DRIVER=$driver \
+        scripts/guest.sh run "${systemd[@]}" --timeout "${UNDERTAKER_GUEST_TIMEOUT:-900}" \
+        --env UNDERTAKER_CONTAINERD --env UNDERTAKER_CGROUP_DRIVER --env CI --env RUST_BACKTRACE \
+        -- sh -c "$script"
+}
+
 run_tier() {
     local spec prefix runtime network filters dir
     spec=$(filters_of "$1")
@@ -107,7 +167,9 @@ run_tier() {
     dir=$(scripts/containerd-versions.sh "$prefix")
     step "tier $1: $("$dir/containerd" --version | awk '{print $3}') from $dir, OCI runtime $runtime, $network network"
     # shellcheck disable=SC2086 # the filters are words
-    if [ "$1" = install-containerd-2 ]; then
+    if [[ $1 == guest-* ]]; then
+        run_guest_tier "$1" "$dir" "$filters"
+    elif [ "$1" = install-containerd-2 ]; then
         UNDERTAKER_CONTAINERD=$dir UNDERTAKER_OCI_RUNTIME=$runtime \
             cargo test -p undertaker --test install_containerd
     else

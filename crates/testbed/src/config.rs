@@ -32,6 +32,8 @@ pub struct ConfigInputs<'a> {
     pub config_version: u32,
     /// The OCI runtime of handler `runc` (`BinaryName` in its options).
     pub runc_binary: &'a Path,
+    /// Handler `runc` uses the systemd cgroup driver (`SystemdCgroup`).
+    pub systemd_cgroup: bool,
 }
 
 /// A TOML basic string holding `value` (quotes and backslashes escaped).
@@ -164,6 +166,7 @@ fn runtimes(runtimes: &str, layout: &Layout, inputs: &ConfigInputs<'_>) -> Strin
 [{runtimes}.runc.options]
   Root = {runc_root}
   BinaryName = {runc_binary}
+  SystemdCgroup = {systemd_cgroup}
 
 [{runtimes}.undertaker]
   runtime_type = "{undertaker_type}"
@@ -179,6 +182,7 @@ fn runtimes(runtimes: &str, layout: &Layout, inputs: &ConfigInputs<'_>) -> Strin
         undertaker_type = UNDERTAKER_RUNTIME_TYPE,
         runc_root = quoted_path(&layout.runc_root),
         runc_binary = quoted_path(inputs.runc_binary),
+        systemd_cgroup = inputs.systemd_cgroup,
         runtime_options = quoted_path(&layout.runtime_options),
     )
 }
@@ -212,6 +216,7 @@ mod tests {
             log_level: "debug",
             config_version,
             runc_binary: Path::new("/usr/bin/crun"),
+            systemd_cgroup: false,
         }
     }
 

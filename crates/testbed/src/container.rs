@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use undertaker_cri::{api, CriClient};
 
 use crate::cri_log::{read_cri_log, LogLine};
+use crate::driver::CgroupDriver;
 use crate::error::{Result, TestbedError};
 use crate::pod::Pod;
 
@@ -183,6 +184,7 @@ impl<'a> ContainerBuilder<'a> {
             name,
             log_path,
             cgroup_parent: self.pod.cgroup_parent().to_string(),
+            cgroup_driver: self.pod.cgroup_driver(),
         })
     }
 
@@ -210,6 +212,7 @@ pub struct Container {
     name: String,
     log_path: PathBuf,
     cgroup_parent: String,
+    cgroup_driver: CgroupDriver,
 }
 
 impl Container {
@@ -226,9 +229,10 @@ impl Container {
         &self.log_path
     }
 
-    /// The container's cgroup as a path below a hierarchy's mount point (cgroupfs driver).
+    /// The container's cgroup as a path below a hierarchy's mount point (either driver).
     pub fn cgroup_path(&self) -> String {
-        format!("{}/{}", self.cgroup_parent.trim_end_matches('/'), self.id)
+        self.cgroup_driver
+            .container_cgroup(&self.cgroup_parent, &self.id)
     }
 
     pub async fn start(&self) -> Result<()> {

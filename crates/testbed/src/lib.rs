@@ -12,7 +12,8 @@
 //! Environment: `UNDERTAKER_CONTAINERD` (a directory with another containerd release's
 //! `containerd`, `ctr` and `containerd-shim-runc-v2`; its version decides the config schema),
 //! `UNDERTAKER_OCI_RUNTIME` (`runc`, `crun` or a path: `BinaryName` of both handlers),
-//! `UNDERTAKER_NETWORK` (`host`, the default, or `cni`: a network namespace per pod through
+//! `UNDERTAKER_CGROUP_DRIVER` (`cgroupfs`, the default, or `systemd`: `SystemdCgroup` for
+//! both handlers, pods below a slice of the testbed's own), `UNDERTAKER_NETWORK` (`host`, the default, or `cni`: a network namespace per pod through
 //! the CNI bridge plugin),
 //! `UNDERTAKER_BIN_DIR` (shim and init directory), `UNDERTAKER_IMAGE_CACHE`
 //! (where the image tarball is cached), `UNDERTAKER_KEEP_TESTBED` (keep the directory, with
@@ -25,6 +26,7 @@ mod container;
 mod containerd;
 mod cri_log;
 mod daemon;
+mod driver;
 mod error;
 mod events;
 mod freezer;
@@ -46,6 +48,7 @@ pub use containerd::{
     Containerd, ContainerdSource, ContainerdVersion, OciRuntime, CONTAINERD_ENV, OCI_RUNTIME_ENV,
 };
 pub use cri_log::{parse_cri_log, read_cri_log, stream_lines, LogLine, LogStream};
+pub use driver::{CgroupDriver, CGROUP_DRIVER_ENV};
 pub use error::{Result, TestbedError};
 pub use events::{about as records_about, lines as event_lines, EventCollector, PROBE_PREFIX};
 pub use freezer::{cgroup_dirs, remove_cgroup_tree, FrozenProcess};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use undertaker_cri::{api, CriClient};
 
 use crate::container::ContainerBuilder;
+use crate::driver::CgroupDriver;
 use crate::error::{Result, TestbedError};
 use crate::network::Network;
 
@@ -48,6 +49,7 @@ pub struct PodBuilder {
     pub(crate) labels: HashMap<String, String>,
     pub(crate) busybox_image: String,
     pub(crate) network: Network,
+    pub(crate) cgroup_driver: CgroupDriver,
 }
 
 impl PodBuilder {
@@ -144,6 +146,7 @@ impl PodBuilder {
             config,
             log_dir: self.log_dir,
             cgroup_parent: self.cgroup_parent,
+            cgroup_driver: self.cgroup_driver,
             busybox_image: self.busybox_image,
         })
     }
@@ -159,6 +162,7 @@ pub struct Pod {
     config: api::PodSandboxConfig,
     log_dir: PathBuf,
     cgroup_parent: String,
+    cgroup_driver: CgroupDriver,
     busybox_image: String,
 }
 
@@ -181,9 +185,14 @@ impl Pod {
         &self.log_dir
     }
 
-    /// The cgroupfs parent of the pod's containers.
+    /// The cgroup parent of the pod's containers (a path, or a slice with the systemd driver).
     pub fn cgroup_parent(&self) -> &str {
         &self.cgroup_parent
+    }
+
+    /// The cgroup driver the pod's containers are placed with.
+    pub fn cgroup_driver(&self) -> CgroupDriver {
+        self.cgroup_driver
     }
 
     pub(crate) fn namespace_options(&self) -> Option<api::NamespaceOption> {

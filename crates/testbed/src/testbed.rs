@@ -17,6 +17,7 @@ use crate::config::{
 };
 use crate::containerd::{Containerd, ContainerdSource, OciRuntime, OCI_RUNTIME_ENV};
 use crate::daemon::{log_tail, Daemon};
+use crate::driver::CgroupDriver;
 use crate::error::{Result, TestbedError};
 use crate::images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
 use crate::layout::Layout;
@@ -49,6 +50,9 @@ pub struct TestbedOptions {
     pub oci_runtime: String,
     /// The pods' network (default: `$UNDERTAKER_NETWORK`, else the node's).
     pub network: Network,
+    /// The cgroup driver of both handlers (default: `$UNDERTAKER_CGROUP_DRIVER`, else
+    /// cgroupfs).
+    pub cgroup_driver: CgroupDriver,
 }
 
 impl Default for TestbedOptions {
@@ -65,6 +69,7 @@ impl Default for TestbedOptions {
                 .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| "runc".to_string()),
             network: Network::from_env(),
+            cgroup_driver: CgroupDriver::from_env(),
         }
     }
 }
@@ -143,12 +148,15 @@ impl Testbed {
             .map_err(TestbedError::io("create temp dir in", std::env::temp_dir()))?
             .keep();
         let serial = TESTBEDS.fetch_add(1, Ordering::Relaxed);
+        let cgroup_parent = options
+            .cgroup_driver
+            .cgroup_parent(&format!("{}-{serial}", std::process::id()));
         let mut testbed = Testbed {
             layout: Layout::new(&dir),
             options,
             containerd,
             oci_runtime,
-            cgroup_parent: format!("/undertaker-testbed-{}-{serial}", std::process::id()),
+            cgroup_parent,
             daemon: Mutex::new(None),
             cri: Mutex::new(None),
             pods_started: AtomicUsize::new(0),
@@ -193,6 +201,7 @@ impl Testbed {
             log_level: &self.options.log_level,
             config_version: self.containerd.config_version(),
             runc_binary: &self.oci_runtime.binary,
+            systemd_cgroup: self.options.cgroup_driver == CgroupDriver::Systemd,
         };
         let config = containerd_config(&self.layout, &inputs);
         std::fs::write(&self.layout.config, config)
@@ -298,6 +307,7 @@ impl Testbed {
     pub fn runtime_options(&self) -> RuntimeOptions {
         RuntimeOptions {
             binary_name: self.oci_runtime.binary.to_string_lossy().into_owned(),
+            systemd_cgroup: self.options.cgroup_driver == CgroupDriver::Systemd,
             ..undertaker_runtime_options(&self.layout, &self.options.bin_dir)
         }
     }
@@ -307,7 +317,9 @@ impl Testbed {
         &self.layout.runtime_options
     }
 
-    /// The cgroupfs parent every pod (and any `ctr run --cgroup`) should live below.
+    /// The cgroup parent every pod (and any `ctr run --cgroup`) should live below, as CRI takes
+    /// it: a cgroup path (cgroupfs driver) or a slice's name (systemd driver); both are also
+    /// its directory below a hierarchy's root.
     pub fn cgroup_parent(&self) -> &str {
         &self.cgroup_parent
     }
@@ -331,9 +343,16 @@ impl Testbed {
             None => "host network".to_string(),
         };
         format!(
-            "{}, OCI runtime {}, {network}",
-            self.containerd, self.oci_runtime
+            "{}, OCI runtime {}, {} cgroup driver, {network}",
+            self.containerd,
+            self.oci_runtime,
+            self.options.cgroup_driver.name()
         )
+    }
+
+    /// The cgroup driver of both handlers.
+    pub fn cgroup_driver(&self) -> CgroupDriver {
+        self.options.cgroup_driver
     }
 
     /// The pods' network.
@@ -372,6 +391,7 @@ impl Testbed {
             labels: HashMap::new(),
             busybox_image: BUSYBOX_IMAGE.to_string(),
             network: self.options.network,
+            cgroup_driver: self.options.cgroup_driver,
         }
     }
 
@@ -544,6 +564,12 @@ impl Drop for Testbed {
             for problem in network.tear_down() {
                 eprintln!("testbed teardown: network: {problem}");
             }
+        }
+        if self.options.cgroup_driver == CgroupDriver::Systemd {
+            // systemd owns the slice: stop it (and whatever scope is left in it) first.
+            let _ = std::process::Command::new("systemctl")
+                .args(["stop", &self.cgroup_parent])
+                .output();
         }
         let kept = cleanup::remove_cgroups(&self.cgroup_parent);
         if !kept.is_empty() {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::ensure;
 use undertaker_e2e::{ensure_nothing_left, per_handler, Handler, IDLE_SCRIPT};
-use undertaker_testbed::{api, Network, Testbed};
+use undertaker_testbed::{api, CgroupDriver, Network, Testbed};
 
 per_handler!(sandbox_run_stop_remove, network_namespace_as_configured);
 
@@ -63,6 +63,16 @@ async fn sandbox_run_stop_remove(testbed: Arc<Testbed>, handler: Handler) -> any
             && !running.runc_state.is_empty(),
         "the scan misses the running sandbox: {running}"
     );
+    // Under systemd's driver the sandbox is a transient unit below the testbed's slice.
+    if testbed.cgroup_driver() == CgroupDriver::Systemd {
+        let scope = format!("cri-containerd-{}.scope", pod.id());
+        ensure!(
+            running.cgroups.iter().any(|dir| dir.ends_with(&scope)),
+            "no {scope} below {} ({}): {running}",
+            testbed.cgroup_parent(),
+            testbed.describe()
+        );
+    }
 
     pod.stop().await?;
     let status = pod.status().await?;

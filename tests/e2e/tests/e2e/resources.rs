@@ -9,7 +9,8 @@ use undertaker_testbed::{api, Container, Testbed};
 
 per_handler!(
     container_stats_report_cpu_and_memory,
-    update_resources_sets_the_memory_limit
+    update_resources_sets_the_memory_limit,
+    an_oom_kill_is_the_containers_exit_reason
 );
 
 /// What kubelet reads from ContainerStats: CPU time, and memory working set, RSS and the
@@ -113,4 +114,45 @@ async fn memory_limit(container: &Container) -> anyhow::Result<i64> {
         return Ok(text.trim().parse().unwrap_or(i64::MAX));
     }
     bail!("no memory cgroup for pid {pid} in {cgroups:?}")
+}
+
+/// A container that outgrows its memory limit is killed by the kernel's OOM killer: exit 137,
+/// and reason `OOMKilled`, which CRI sets only from the shim's `/tasks/oom` event (v1: the
+/// memory cgroup's eventfd; v2: `memory.events`' `oom_kill`). Under undertaker the killed
+/// process is the init's child, and the init passes its death on as 137.
+async fn an_oom_kill_is_the_containers_exit_reason(
+    testbed: Arc<Testbed>,
+    handler: Handler,
+) -> anyhow::Result<()> {
+    const LIMIT: i64 = 32 * 1024 * 1024;
+    let pod = testbed.pod("oom", handler.name()).run().await?;
+    // `tail` keeps its last line whole, and /dev/zero has no newline: it grows until killed.
+    let container = pod
+        .container("hog")
+        .shell("tail /dev/zero")
+        .resources(api::LinuxContainerResources {
+            memory_limit_in_bytes: LIMIT,
+            memory_swap_limit_in_bytes: LIMIT,
+            ..Default::default()
+        })
+        .run()
+        .await?;
+    let code = container.wait_exited(Duration::from_secs(120)).await?;
+    // containerd may handle the exit a moment before the OOM event.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = container.status().await?;
+        if status.reason == "OOMKilled" || Instant::now() >= deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    ensure!(
+        code == 137 && status.reason == "OOMKilled",
+        "exit {code}, reason {:?} ({}), on {}",
+        status.reason,
+        status.message,
+        testbed.describe()
+    );
+    Ok(())
 }
