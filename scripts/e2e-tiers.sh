@@ -135,12 +135,7 @@ check() {
 guest_test_binaries() {
     { cargo test -q -p undertaker-e2e --no-run --message-format=json 2>/dev/null
       cargo test -q -p undertaker --test scan_containerd --no-run --message-format=json 2>/dev/null; } |
-        python3 -c 'import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message["target"]["kind"] == ["test"]:
-        print(message["executable"])'
+        grep '"kind":\["test"\]' | grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//'
 }
 
 # Runs tier $1's filters with every test binary in the guest, one test at a time (the guest has
