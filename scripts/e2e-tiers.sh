@@ -150,7 +150,7 @@ run_guest_tier() {
     # shellcheck disable=SC2016 # $bin and $rc expand in the guest
     local script='rc=0; for bin in '"${bins[*]}"'; do echo "==> $bin"; "$bin" --test-threads 1 '"$filters"' || rc=1; done; exit $rc'
     UNDERTAKER_CONTAINERD=$dir UNDERTAKER_CGROUP_DRIVER=$driver \
-        scripts/guest.sh run "${systemd[@]}" --timeout "${UNDERTAKER_GUEST_TIMEOUT:-900}" \
+        scripts/guest.sh run "${systemd[@]}" --timeout "${UNDERTAKER_GUEST_TIMEOUT:-1200}" \
         --env UNDERTAKER_CONTAINERD --env UNDERTAKER_CGROUP_DRIVER --env CI --env RUST_BACKTRACE \
         -- sh -c "$script"
 }
