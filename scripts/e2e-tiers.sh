@@ -68,13 +68,27 @@ GUEST_SYSTEMD=(
     leaks::main_exit_kills_its_daemons::
     leaks::stop_kills_children_that_ignore_term::
 )
+# The same guest with crun (bookworm's 1.8.1) as `BinaryName` of both handlers, on the host's
+# containerd 1.6: crun 1.8.1 refuses hybrid cgroups ("cgroups in hybrid mode not supported"),
+# and rejects the OCI spec 1.1/1.2 that containerd 1.7 and 2.x write ("unknown version
+# specified"; crun accepts them from 1.14.3 on), so 1.6 on pure cgroup v2 is where it runs. The
+# core scenarios (the pod lifecycle and the tty exec run in the other tiers).
+GUEST_CRUN=(
+    zombies::
+    stop::stop_a_workload
+    leaks::main_exit_kills_its_daemons::
+    leaks::stop_kills_children_that_ignore_term::
+    exec::exec_sync_output_and_exit_code
+    exec::exec_leaves_a_background_process
+    events_cli::
+    containers::stdout_and_stderr_reach_the_log
+)
 
 # What `run all` (CI) runs. crun-containerd-2 is defined but not run here: bookworm's crun 1.8.1
-# refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported" with 1.6, "unknown
-# version specified" with 1.7 and 2.x); it belongs on a pure cgroup v2 node.
-TIERS=(containerd-1.7 containerd-2 install-containerd-2 guest-v2 guest-v2-systemd)
+# refuses this host's hybrid cgroups, and containerd 2's OCI spec version (see GUEST_CRUN).
+TIERS=(containerd-1.7 containerd-2 install-containerd-2 guest-v2 guest-v2-systemd guest-v2-crun)
 
-# tier name -> "<pinned version prefix> <OCI runtime> <pod network> <filters...>"
+# tier name -> "<pinned version prefix, or host> <OCI runtime> <pod network> <filters...>"
 # The pod network (UNDERTAKER_NETWORK): `host`, or `cni` (a namespace per pod through the CNI
 # bridge plugin, from the host's containernetworking-plugins).
 filters_of() {
@@ -85,6 +99,7 @@ filters_of() {
     install-containerd-2) echo "2. runc host" ;;
     guest-v2) echo "2. runc host ${GUEST_V2[*]}" ;;
     guest-v2-systemd) echo "2. runc host ${GUEST_SYSTEMD[*]}" ;;
+    guest-v2-crun) echo "host crun host ${GUEST_CRUN[*]}" ;;
     *)
         echo "e2e-tiers.sh: no tier $1 (tiers: ${TIERS[*]})" >&2
         return 1
@@ -141,7 +156,7 @@ guest_test_binaries() {
 # Runs tier $1's filters with every test binary in the guest, one test at a time (the guest has
 # one CPU); fails when any binary fails.
 run_guest_tier() {
-    local tier=$1 dir=$2 filters=$3 systemd=() driver=cgroupfs bins
+    local tier=$1 dir=$2 runtime=$3 filters=$4 systemd=() driver=cgroupfs bins
     [ "$tier" = guest-v2-systemd ] && systemd=(--systemd) && driver=systemd
     mapfile -t bins < <(guest_test_binaries)
     [ ${#bins[@]} -ge 3 ] || { echo "e2e-tiers.sh: test binaries not found (${bins[*]})" >&2; return 1; }
@@ -149,9 +164,9 @@ run_guest_tier() {
     cargo test -q -p undertaker-e2e --test e2e -- pods::sandbox_run_stop_remove::runc >/dev/null
     # shellcheck disable=SC2016 # $bin and $rc expand in the guest
     local script='rc=0; for bin in '"${bins[*]}"'; do echo "==> $bin"; "$bin" --test-threads 1 '"$filters"' || rc=1; done; exit $rc'
-    UNDERTAKER_CONTAINERD=$dir UNDERTAKER_CGROUP_DRIVER=$driver \
+    UNDERTAKER_CONTAINERD=$dir UNDERTAKER_CGROUP_DRIVER=$driver UNDERTAKER_OCI_RUNTIME=$runtime \
         scripts/guest.sh run "${systemd[@]}" --timeout "${UNDERTAKER_GUEST_TIMEOUT:-1200}" \
-        --env UNDERTAKER_CONTAINERD --env UNDERTAKER_CGROUP_DRIVER --env CI --env RUST_BACKTRACE \
+        --env UNDERTAKER_CONTAINERD --env UNDERTAKER_CGROUP_DRIVER --env UNDERTAKER_OCI_RUNTIME --env CI --env RUST_BACKTRACE \
         -- sh -c "$script"
 }
 
@@ -159,11 +174,16 @@ run_tier() {
     local spec prefix runtime network filters dir
     spec=$(filters_of "$1")
     read -r prefix runtime network filters <<<"$spec"
-    dir=$(scripts/containerd-versions.sh "$prefix")
+    # "host": the host's own containerd (bookworm's 1.6, scripts/deps.sh).
+    if [ "$prefix" = host ]; then
+        dir=$(dirname "$(command -v containerd)")
+    else
+        dir=$(scripts/containerd-versions.sh "$prefix")
+    fi
     step "tier $1: $("$dir/containerd" --version | awk '{print $3}') from $dir, OCI runtime $runtime, $network network"
     # shellcheck disable=SC2086 # the filters are words
     if [[ $1 == guest-* ]]; then
-        run_guest_tier "$1" "$dir" "$filters"
+        run_guest_tier "$1" "$dir" "$runtime" "$filters"
     elif [ "$1" = install-containerd-2 ]; then
         UNDERTAKER_CONTAINERD=$dir UNDERTAKER_OCI_RUNTIME=$runtime \
             cargo test -p undertaker --test install_containerd
