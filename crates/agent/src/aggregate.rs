@@ -10,15 +10,16 @@
 //! ([`Aggregator::written`]). Metrics are counted elsewhere, from every report.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event;
 use undertaker_events::ProcessRecord;
 
 use crate::message::{message, Subject, MAX_NAMED};
+use crate::pod_event::{EventNames, PodEvent};
 use crate::report::{Report, ReportKind};
+
+pub use crate::pod_event::COMPONENT;
 
 /// How long one Event gathers reports by default; the next report after it starts a new one.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5 * 60);
@@ -30,10 +31,6 @@ pub const SERIES_TTL: Duration = Duration::from_secs(10 * 60);
 /// A write that failed this many times in a row is given up (the series stays, and the next
 /// report makes it due again).
 pub const MAX_ATTEMPTS: u32 = 3;
-/// The component that reports the Events (`source.component`, `reportingComponent`).
-pub const COMPONENT: &str = "undertaker";
-/// Event names are DNS subdomains: at most 253 characters.
-const MAX_NAME: usize = 253;
 
 /// Which Event a report counts towards.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -118,8 +115,7 @@ pub struct Aggregator {
     node: String,
     pacing: Pacing,
     series: HashMap<SeriesKey, Series>,
-    /// Keeps Event names unique even when two series start within the same nanosecond.
-    last_stamp: u128,
+    names: EventNames,
 }
 
 impl Aggregator {
@@ -129,7 +125,7 @@ impl Aggregator {
             node: node.into(),
             pacing,
             series: HashMap::new(),
-            last_stamp: 0,
+            names: EventNames::default(),
         }
     }
 
@@ -158,7 +154,7 @@ impl Aggregator {
             self.series.remove(&key);
         }
         if !self.series.contains_key(&key) {
-            let name = self.event_name(&record.pod, now);
+            let name = self.names.next(&record.pod, now);
             self.series.insert(
                 key.clone(),
                 Series {
@@ -233,7 +229,7 @@ impl Aggregator {
             // Made again under a new name, with the whole count, at the next write.
             Outcome::Gone => {
                 let pod = key.pod.clone();
-                let name = self.event_name(&pod, now);
+                let name = self.names.next(&pod, now);
                 if let Some(series) = self.series.get_mut(key) {
                     series.name = name;
                     series.created = false;
@@ -271,21 +267,6 @@ impl Aggregator {
         self.series.is_empty()
     }
 
-    fn event_name(&mut self, pod: &str, now: SystemTime) -> String {
-        let nanos = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        self.last_stamp = nanos.max(self.last_stamp + 1);
-        let suffix = format!(".{:x}", self.last_stamp);
-        let room = MAX_NAME - suffix.len();
-        let pod = match pod.char_indices().nth(room) {
-            Some((cut, _)) => &pod[..cut],
-            None => pod,
-        };
-        format!("{pod}{suffix}")
-    }
-
     fn event(&self, key: &SeriesKey, series: &Series) -> Event {
         let pending = series.pending.as_ref();
         let subject = Subject {
@@ -298,35 +279,21 @@ impl Aggregator {
             named: pending.map_or(&[], |p| p.named.as_slice()),
             leak_reason: pending.and_then(|p| p.leak_reason.as_deref()),
         };
-        Event {
-            metadata: ObjectMeta {
-                name: Some(series.name.clone()),
-                namespace: Some(key.pod_namespace.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".to_string()),
-                kind: Some("Pod".to_string()),
-                name: Some(key.pod.clone()),
-                namespace: Some(key.pod_namespace.clone()),
-                uid: Some(key.pod_uid.clone()).filter(|uid| !uid.is_empty()),
-                field_path: (!key.sandbox).then(|| format!("spec.containers{{{}}}", key.container)),
-                ..Default::default()
-            },
-            reason: Some(key.kind.reason().to_string()),
-            message: Some(message(&subject)),
-            type_: Some(key.kind.event_type().to_string()),
-            count: Some(i32::try_from(series.occurrences).unwrap_or(i32::MAX)),
-            first_timestamp: Some(time(series.first)),
-            last_timestamp: Some(time(series.last)),
-            source: Some(EventSource {
-                component: Some(COMPONENT.to_string()),
-                host: Some(self.node.clone()),
-            }),
-            reporting_component: Some(COMPONENT.to_string()),
-            reporting_instance: Some(self.node.clone()),
-            ..Default::default()
+        PodEvent {
+            node: &self.node,
+            name: &series.name,
+            namespace: &key.pod_namespace,
+            pod: &key.pod,
+            uid: &key.pod_uid,
+            field_path: (!key.sandbox).then(|| format!("spec.containers{{{}}}", key.container)),
+            reason: key.kind.reason(),
+            type_: key.kind.event_type(),
+            message: message(&subject),
+            count: series.occurrences,
+            first: series.first,
+            last: series.last,
         }
+        .build()
     }
 }
 
@@ -336,10 +303,6 @@ fn since(then: SystemTime, now: SystemTime) -> Duration {
 
 fn is_stale(series: &Series, now: SystemTime) -> bool {
     since(series.last, now) > SERIES_TTL
-}
-
-fn time(at: SystemTime) -> Time {
-    Time(Timestamp::try_from(at).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 #[cfg(test)]

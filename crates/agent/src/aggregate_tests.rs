@@ -3,6 +3,7 @@ use std::time::{Duration, SystemTime};
 use undertaker_events::{Event as Payload, EventRecord, Identity, Process, Reaped};
 
 use super::*;
+use crate::pod_event::time;
 use crate::test_support::pod_identity;
 
 fn identity(pod: &str, container: &str) -> Identity {

@@ -1,9 +1,10 @@
 //! Following containerd's event stream (undertaker-events' [`EventStream`], which subscribes
 //! again with backoff whenever containerd restarts): count every report in the metrics, queue
-//! it for the Kubernetes writer, and pass init exits on as a hint to write early.
+//! it for the Kubernetes writer, keep unkillable processes for the stuck watch, and pass init
+//! exits on as a hint to write early.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use undertaker_events::{Event, EventRecord, TaskEvent};
 use crate::metrics::Metrics;
 use crate::queue::{Item, QueueSender};
 use crate::report::Report;
+use crate::stuck::StuckSet;
 
 /// The topics the agent follows.
 pub const TOPICS: [&str; 4] = [
@@ -30,6 +32,8 @@ pub struct Intake {
     pub metrics: Arc<Metrics>,
     /// Where reports go for Kubernetes Events; `None` without Kubernetes.
     pub queue: Option<QueueSender>,
+    /// Where unkillable processes are kept until they are gone.
+    pub stuck: Arc<Mutex<StuckSet>>,
 }
 
 impl Intake {
@@ -96,6 +100,10 @@ impl Intake {
             "report"
         );
         self.metrics.count_report(&report);
+        self.stuck
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&report, SystemTime::now());
         self.enqueue(Item::Report(Box::new(report)));
     }
 

@@ -6,6 +6,9 @@
 //!   /undertaker/*         │
 //!   /tasks/exit           └─► bounded queue ──► writer: aggregate per pod, container, reason;
 //!                              (drops counted)           create / patch core/v1 Events
+//!   /undertaker/unkillable ──► stuck set ──► stuck watch: still alive? (gauge); pod past its
+//!                                              grace period? StuckTerminating Event, and
+//!                                              with --force-delete-stuck-after, force-delete
 //! CRI + /proc ──► periodic scan ──► zombies per container (gauge)
 //! metrics registry ──► GET /metrics on --metrics-addr
 //! ```
@@ -29,9 +32,12 @@ mod intake;
 mod kubernetes;
 mod message;
 mod metrics;
+mod pod_event;
 mod queue;
 mod report;
 mod serve;
+mod stuck;
+mod stuck_watch;
 mod writer;
 mod zombie_scan;
 
@@ -41,7 +47,7 @@ mod test_support;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -58,6 +64,11 @@ pub use metrics::{ContainerLabels, Metrics, OperationLabels, CONTENT_TYPE};
 pub use queue::{queue, Item, QueueSender};
 pub use report::{Report, ReportKind, SANDBOX_LABEL};
 pub use serve::serve_metrics;
+pub use stuck::{PodKey, Seen, StuckProcess, StuckSet};
+pub use stuck_watch::{
+    stuck_message, KubePods, PodApi, PodDeletion, StuckKube, StuckWatch, STUCK_CHECK_EVERY,
+    STUCK_TERMINATING,
+};
 pub use writer::{
     EventApi, KubeEvents, WriteError, Writer, CALL_TIMEOUT, CHECK_EVERY, SHUTDOWN_GRACE,
 };
@@ -92,6 +103,11 @@ pub struct AgentOptions {
     /// How often the writer looks for due writes besides a container's exit and shutdown
     /// ([`CHECK_EVERY`]).
     pub check_every: Duration,
+    /// How often processes reported unkillable are looked at ([`STUCK_CHECK_EVERY`]).
+    pub stuck_check_every: Duration,
+    /// Force-delete the API object of a pod this long past its deletion grace period while
+    /// unkillable processes hold it; `None` (the default): never.
+    pub force_delete_stuck_after: Option<Duration>,
 }
 
 impl Default for AgentOptions {
@@ -109,6 +125,8 @@ impl Default for AgentOptions {
             window: aggregate::DEFAULT_WINDOW,
             min_write_gap: aggregate::MIN_WRITE_GAP,
             check_every: writer::CHECK_EVERY,
+            stuck_check_every: stuck_watch::STUCK_CHECK_EVERY,
+            force_delete_stuck_after: None,
         }
     }
 }
@@ -180,6 +198,19 @@ impl Agent {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(serve_metrics(listener, metrics.clone(), stop.clone()));
 
+        let stuck = Arc::new(Mutex::new(StuckSet::default()));
+        let stuck_kube = client.clone().map(|client| StuckKube {
+            pods: KubePods {
+                client: client.clone(),
+            },
+            events: KubeEvents::new(client),
+            node: options.node_name.clone(),
+            min_write_gap: options.min_write_gap,
+            force_delete_after: options.force_delete_stuck_after,
+        });
+        let watch = StuckWatch::new(stuck.clone(), metrics.clone(), stuck_kube);
+        tasks.spawn(watch.run(options.stuck_check_every, stop.clone()));
+
         let queue = client.map(|client| {
             let (sender, receiver) = queue(options.queue_size, metrics.clone());
             let writer = Writer {
@@ -202,6 +233,7 @@ impl Agent {
             namespace: options.containerd_namespace.clone(),
             metrics: metrics.clone(),
             queue,
+            stuck,
         };
         tasks.spawn(intake.run(stop.clone()));
         if let Some(interval) = options.scan_interval.filter(|i| !i.is_zero()) {

@@ -100,7 +100,7 @@ fn headline(subject: &Subject<'_>) -> String {
 
 /// `12 sleep (sleep 1000) exit 0`: pid, comm, the command line where it says more, and how the
 /// process ended (reaped), who killed it (leaked) or where it is stuck (unkillable).
-fn describe(kind: ReportKind, process: &ProcessRecord) -> String {
+pub(crate) fn describe(kind: ReportKind, process: &ProcessRecord) -> String {
     let mut item = format!("{} {}", process.pid, process.comm);
     if !process.cmdline.is_empty() && process.cmdline != process.comm {
         let _ = write!(item, " ({})", shortened(&process.cmdline));

@@ -42,6 +42,10 @@ pub struct Metrics {
     zombies: Family<ContainerLabels, Gauge>,
     /// The containers the last scan set a zombie gauge for (to remove those gone since).
     scanned: Mutex<HashSet<ContainerLabels>>,
+    unkillable_alive: Family<ContainerLabels, Gauge>,
+    /// The containers the last stuck check set a gauge for.
+    stuck: Mutex<HashSet<ContainerLabels>>,
+    force_deletions: Counter,
     scan_errors: Counter,
     dropped: Counter,
     api_writes: Family<OperationLabels, Counter>,
@@ -65,6 +69,9 @@ impl Metrics {
             unkillable: Family::default(),
             zombies: Family::default(),
             scanned: Mutex::default(),
+            unkillable_alive: Family::default(),
+            stuck: Mutex::default(),
+            force_deletions: Counter::default(),
             scan_errors: Counter::default(),
             dropped: Counter::default(),
             api_writes: Family::default(),
@@ -88,6 +95,11 @@ impl Metrics {
             "unkillable_processes",
             "Processes that survived SIGKILL (stuck in uninterruptible sleep)",
             metrics.unkillable.clone(),
+        );
+        undertaker.register(
+            "unkillable_processes_alive",
+            "Processes reported unkillable that are still on the node (a pod holding some cannot finish terminating)",
+            metrics.unkillable_alive.clone(),
         );
         undertaker.register(
             "container_zombies",
@@ -114,6 +126,11 @@ impl Metrics {
             "kubernetes_api_errors",
             "Kubernetes API calls that failed, by API call",
             metrics.api_errors.clone(),
+        );
+        agent.register(
+            "stuck_pods_force_deleted",
+            "Pods stuck terminating whose API object the agent force-deleted (--force-delete-stuck-after)",
+            metrics.force_deletions.clone(),
         );
         agent.register(
             "containerd_reconnects",
@@ -146,25 +163,26 @@ impl Metrics {
     /// Sets the zombie gauge of every container in `report`, and removes the gauges of
     /// containers no longer there (set before removed, so a scrape never sees a gap).
     pub fn set_zombies(&self, report: &NodeReport) {
-        let now: HashSet<ContainerLabels> = report
-            .containers
-            .iter()
-            .map(|container| {
-                let labels = ContainerLabels {
-                    namespace: container.identity.pod_namespace.clone(),
-                    pod: container.identity.pod_name.clone(),
-                    container: container.identity.container.clone(),
-                };
-                let zombies = i64::try_from(container.zombies).unwrap_or(i64::MAX);
-                self.zombies.get_or_create(&labels).set(zombies);
-                labels
-            })
-            .collect();
-        let mut scanned = self.scanned.lock().unwrap_or_else(|e| e.into_inner());
-        for gone in scanned.difference(&now) {
-            self.zombies.remove(gone);
-        }
-        *scanned = now;
+        let samples = report.containers.iter().map(|container| {
+            let labels = ContainerLabels {
+                namespace: container.identity.pod_namespace.clone(),
+                pod: container.identity.pod_name.clone(),
+                container: container.identity.container.clone(),
+            };
+            (labels, i64::try_from(container.zombies).unwrap_or(i64::MAX))
+        });
+        replace_gauges(&self.zombies, &self.scanned, samples);
+    }
+
+    /// Sets the gauge of processes reported unkillable and still alive, per container, and
+    /// removes it for containers that hold none any more.
+    pub fn set_unkillable_alive(&self, samples: Vec<(ContainerLabels, i64)>) {
+        replace_gauges(&self.unkillable_alive, &self.stuck, samples);
+    }
+
+    /// A pod stuck terminating was force-deleted.
+    pub fn force_deleted(&self) {
+        self.force_deletions.inc();
     }
 
     pub fn scan_failed(&self) {
@@ -210,6 +228,27 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// Sets `family` to `samples` and removes the series set last time but not now (set before
+/// removed, so a scrape never sees a gap); `last` remembers which were set.
+fn replace_gauges(
+    family: &Family<ContainerLabels, Gauge>,
+    last: &Mutex<HashSet<ContainerLabels>>,
+    samples: impl IntoIterator<Item = (ContainerLabels, i64)>,
+) {
+    let now: HashSet<ContainerLabels> = samples
+        .into_iter()
+        .map(|(labels, value)| {
+            family.get_or_create(&labels).set(value);
+            labels
+        })
+        .collect();
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    for gone in last.difference(&now) {
+        family.remove(gone);
+    }
+    *last = now;
 }
 
 fn operation_labels(operation: &str) -> OperationLabels {

@@ -56,6 +56,12 @@ pub struct AgentArgs {
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
     min_write_interval: Duration,
 
+    /// Force-delete the API object of a pod this long past its deletion grace period while
+    /// processes that survive SIGKILL hold it (off unless given). Those processes stay on the
+    /// node: see docs/agent.md before turning it on.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "no_kube")]
+    force_delete_stuck_after: Option<Duration>,
+
     /// Post no Kubernetes Events: metrics only (no API server needed).
     #[arg(long, conflicts_with = "kubeconfig")]
     no_kube: bool,
@@ -82,6 +88,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         queue_size: args.queue_size as usize,
         window: args.window,
         min_write_gap: args.min_write_interval,
+        force_delete_stuck_after: args.force_delete_stuck_after,
         ..AgentOptions::default()
     };
     let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
