@@ -1,8 +1,11 @@
 //! A stand-in for the Kubernetes API server: an HTTP/1.1 server on 127.0.0.1 that records
 //! every request, decodes its body as a core/v1 Event (a request that is not one fails the
 //! test), and answers as the API server would: the Event back, 201 for a create, 200 for a
-//! patch; 404 for patches while told the Events are gone.
+//! patch; 404 for patches while told the Events are gone. Pods (`/api/v1/namespaces/<ns>/pods/
+//! <name>`) are answered from what the test put there: GET gives the pod or 404, DELETE takes
+//! it away; both are recorded with their query.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +17,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -27,8 +30,19 @@ pub struct Received {
     pub event: Event,
 }
 
+/// One pod call the stand-in got.
+#[derive(Clone, Debug)]
+pub struct PodCall {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+}
+
 #[derive(Default)]
 struct Shared {
+    pods: Mutex<HashMap<String, Pod>>,
+    pod_calls: Mutex<Vec<PodCall>>,
     received: Mutex<Vec<Received>>,
     /// Bodies that did not decode as an Event.
     rejected: Mutex<Vec<String>>,
@@ -85,6 +99,25 @@ impl StandIn {
         path
     }
 
+    /// Serves `pod` at its namespace and name from now on.
+    pub fn put_pod(&self, pod: Pod) {
+        let path = pod_path(
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            pod.metadata.name.as_deref().unwrap_or_default(),
+        );
+        self.shared.pods.lock().unwrap().insert(path, pod);
+    }
+
+    /// Every pod call so far, in arrival order.
+    pub fn pod_calls(&self) -> Vec<PodCall> {
+        self.shared.pod_calls.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until some pod call satisfies `wanted`, and returns it.
+    pub async fn wait_for_pod_call(&self, wanted: impl Fn(&PodCall) -> bool) -> PodCall {
+        first_within(|| self.pod_calls(), wanted).await
+    }
+
     /// From now on, patches answer 404 (the Event expired).
     pub fn forget_events(&self) {
         self.shared.events_gone.store(true, Ordering::SeqCst);
@@ -99,18 +132,22 @@ impl StandIn {
 
     /// Waits (bounded) until some request satisfies `wanted`, and returns it.
     pub async fn wait_for(&self, wanted: impl Fn(&Received) -> bool) -> Received {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(found) = self.received().into_iter().find(|r| wanted(r)) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no such request; got {:#?}",
-                self.received()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        first_within(|| self.received(), wanted).await
+    }
+}
+
+/// The first of `seen()` that satisfies `wanted`, looking again until it comes (60 s at most).
+async fn first_within<T: std::fmt::Debug>(
+    seen: impl Fn() -> Vec<T>,
+    wanted: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = seen().into_iter().find(|item| wanted(item)) {
+            return found;
         }
+        assert!(Instant::now() < deadline, "none such; got {:#?}", seen());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -129,7 +166,11 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Full<By
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
     let body = request.into_body().collect().await.unwrap().to_bytes();
+    if path.contains("/pods/") {
+        return answer_pod(shared, method, path, query, &body);
+    }
     let event: Event = match serde_json::from_slice(&body) {
         Ok(event) => event,
         Err(error) => {
@@ -154,6 +195,34 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Full<By
         }
         "POST" => reply(StatusCode::CREATED, body.to_vec()),
         _ => reply(StatusCode::OK, body.to_vec()),
+    }
+}
+
+fn pod_path(namespace: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/pods/{name}")
+}
+
+fn answer_pod(
+    shared: &Shared,
+    method: String,
+    path: String,
+    query: String,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    shared.pod_calls.lock().unwrap().push(PodCall {
+        method: method.clone(),
+        path: path.clone(),
+        query,
+        body: String::from_utf8_lossy(body).into_owned(),
+    });
+    let mut pods = shared.pods.lock().unwrap();
+    let found = match method.as_str() {
+        "DELETE" => pods.remove(&path),
+        _ => pods.get(&path).cloned(),
+    };
+    match found {
+        Some(pod) => reply(StatusCode::OK, serde_json::to_vec(&pod).unwrap()),
+        None => reply(StatusCode::NOT_FOUND, status_body(404, "NotFound")),
     }
 }
 
