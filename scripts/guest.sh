@@ -23,7 +23,8 @@
 # a tmpfs overlay (writes work and vanish with the guest; 9p cache=loose, so files the host
 # changes while the guest runs may look stale in it) and switches into it. /tmp, /run,
 # /var/lib (and /var/run unless it links to /run) are fresh tmpfs: containerd's overlayfs
-# snapshotter refuses an upper dir on overlay-on-9p. A second, read-write 9p share (a temp dir
+# snapshotter refuses an upper dir on overlay-on-9p; a run from under /tmp or /var/lib has its
+# directory bound back in (the host's view, below the overlay). A second, read-write 9p share (a temp dir
 # on the host, at /run/guest in the guest) carries CMD's output and exit code back. The kernel's
 # modules are at /lib/modules/<version> with busybox as the kernel's modprobe, so `modprobe` and
 # autoloading (veth, bridge, nf_tables...) work. Without --systemd, PID 1 is a shell that mounts
@@ -258,10 +259,10 @@ guest_fetch() {
 
 # The run's stage 2, PID 1 after switch_root (host's bash, in the guest's overlay root).
 write_stage2() {
-    local mode=$1 kver=$2 modules=$3 modprobe=$4
+    local mode=$1 kver=$2 modules=$3 modprobe=$4 keep=$5
     {
         echo '#!/bin/bash'
-        printf 'mode=%q kver=%q modules=%q modprobe=%q\n' "$mode" "$kver" "$modules" "$modprobe"
+        printf 'mode=%q kver=%q modules=%q modprobe=%q keep=%q\n' "$mode" "$kver" "$modules" "$modprobe" "$keep"
         cat <<'EOF'
 set -u
 io=/run/guest
@@ -276,10 +277,18 @@ mount -t proc proc /proc || fail "mount /proc"
 mount -t sysfs sysfs /sys || fail "mount /sys"
 mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
 exec </dev/null >/dev/console 2>&1
+# The run's directory, when it lies under /tmp or /var/lib (a clone in /tmp, say), is bound
+# back into the fresh tmpfs: the host's view of it, read-only below the overlay.
+if [ -n "$keep" ]; then
+    mkdir -p /run/guest-keep && mount --bind "$keep" /run/guest-keep || fail "keep $keep"
+fi
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=755 tmpfs /var/lib || fail "mount /var/lib"
 if [ ! -L /var/run ]; then
     mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /var/run || fail "mount /var/run"
+fi
+if [ -n "$keep" ]; then
+    mkdir -p "$keep" && mount --move /run/guest-keep "$keep" || fail "move $keep back"
 fi
 # systemd takes a /.dockerenv for a container (and then ignores the kernel command line).
 rm -f /.dockerenv /run/.containerenv
@@ -425,10 +434,11 @@ run() {
         shift
     done
     [ $# -gt 0 ] || usage
-    local cwd=$PWD mode=busybox
+    local cwd=$PWD mode=busybox keep=
     [ -z "$systemd" ] || mode=systemd
     case $cwd/ in
-        /tmp/* | /run/* | /var/lib/* | /var/run/* | /proc/* | /sys/* | /dev/*)
+        /tmp/* | /var/lib/*) keep=$cwd ;;
+        /run/* | /var/run/* | /proc/* | /sys/* | /dev/*)
             die "the guest has its own ${cwd#/}: run from a directory elsewhere (cwd: $cwd)" ;;
     esac
     if [ "$mode" = systemd ] && [ ! -x /lib/systemd/systemd ]; then
@@ -451,7 +461,7 @@ run() {
     share=$tmp/share
     console=$tmp/console.log
     mkdir "$share"
-    write_stage2 "$mode" "$kver" "$modules" "$guest_dir/modprobe" >"$share/stage2"
+    write_stage2 "$mode" "$kver" "$modules" "$guest_dir/modprobe" "$keep" >"$share/stage2"
     write_runner "$mode" "$cwd" "${envs[@]}" -- "$@" >"$share/runner"
     [ "$mode" = busybox ] || write_units "$share/systemd"
     : >"$share/output"
