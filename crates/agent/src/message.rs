@@ -37,10 +37,24 @@ pub struct Subject<'a> {
 
 /// The message for `subject`, at most [`MAX_MESSAGE_BYTES`] long.
 pub fn message(subject: &Subject<'_>) -> String {
-    let mut text = headline(subject);
+    let named = subject.named.iter().take(MAX_NAMED);
+    listing(
+        headline(subject),
+        named.map(|process| describe(subject.kind, process)),
+        subject.processes,
+    )
+}
+
+/// `headline: item; item; ...; and N more` with as many of `items` as fit in
+/// [`MAX_MESSAGE_BYTES`], `total` being how many there are in all (listed or not).
+pub(crate) fn listing(
+    headline: String,
+    items: impl IntoIterator<Item = String>,
+    total: u64,
+) -> String {
+    let mut text = headline;
     let mut named = 0;
-    for process in subject.named.iter().take(MAX_NAMED) {
-        let item = describe(subject.kind, process);
+    for item in items {
         let separator = if named == 0 { ": " } else { "; " };
         // Leaves room for the "; and N more" that may follow.
         if text.len() + separator.len() + item.len() + 24 > MAX_MESSAGE_BYTES {
@@ -50,7 +64,7 @@ pub fn message(subject: &Subject<'_>) -> String {
         text.push_str(&item);
         named += 1;
     }
-    let unnamed = subject.processes.saturating_sub(named as u64);
+    let unnamed = total.saturating_sub(named);
     if unnamed > 0 && named > 0 {
         let _ = write!(text, "; and {unnamed} more");
     }

@@ -56,6 +56,14 @@ impl StuckSet {
             return;
         }
         let record = &report.record;
+        let mut followable = record
+            .processes
+            .iter()
+            .filter(|p| p.host_pid.is_some())
+            .peekable();
+        if followable.peek().is_none() {
+            return;
+        }
         let key = PodKey {
             namespace: record.pod_namespace.clone(),
             pod: record.pod.clone(),
@@ -63,7 +71,7 @@ impl StuckSet {
         };
         let container = report.container_label().to_string();
         let known = self.pods.entry(key).or_default();
-        for process in record.processes.iter().filter(|p| p.host_pid.is_some()) {
+        for process in followable {
             match known
                 .iter_mut()
                 .find(|k| k.process.host_pid == process.host_pid)
@@ -79,7 +87,6 @@ impl StuckSet {
                 }),
             }
         }
-        self.pods.retain(|_, processes| !processes.is_empty());
     }
 
     /// Asks `look` about every process: those gone are forgotten, the others get their state

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use undertaker_cgroups::ProcessInfo;
 use undertaker_events::ProcessRecord;
 
-use crate::message::{describe, MAX_MESSAGE_BYTES};
+use crate::message::{describe, listing};
 use crate::metrics::Metrics;
 use crate::pod_event::{EventNames, PodEvent};
 use crate::report::ReportKind;
@@ -289,7 +289,7 @@ impl<P: PodApi, E: EventApi> StuckWatch<P, E> {
 }
 
 /// "2m 10s past its deletion grace period, held by 1 process that survives SIGKILL:
-/// 42 sleep state D in fuse_wait_answer (container \"app\")", at most [`MAX_MESSAGE_BYTES`].
+/// 42 sleep state D in fuse_wait_answer (container \"app\")", at most [`crate::MAX_MESSAGE_BYTES`].
 pub fn stuck_message(processes: &[StuckProcess], overdue: Duration) -> String {
     let n = processes.len();
     let (noun, verb) = if n == 1 {
@@ -297,25 +297,18 @@ pub fn stuck_message(processes: &[StuckProcess], overdue: Duration) -> String {
     } else {
         ("processes", "survive")
     };
-    let mut text = format!(
+    let headline = format!(
         "{} past its deletion grace period, held by {n} {noun} that {verb} SIGKILL",
         humantime::format_duration(whole_seconds(overdue))
     );
-    for (named, stuck) in processes.iter().enumerate() {
-        let item = format!(
+    let items = processes.iter().map(|stuck| {
+        format!(
             "{} (container {:?})",
             describe(ReportKind::Unkillable, &stuck.process),
             stuck.container
-        );
-        let separator = if named == 0 { ": " } else { "; " };
-        if text.len() + separator.len() + item.len() + 24 > MAX_MESSAGE_BYTES {
-            text.push_str(&format!("; and {} more", n - named));
-            break;
-        }
-        text.push_str(separator);
-        text.push_str(&item);
-    }
-    text
+        )
+    });
+    listing(headline, items, n as u64)
 }
 
 fn whole_seconds(duration: Duration) -> Duration {

@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::Event;
 use undertaker_events::{Event as Payload, EventRecord, Process, Unkillable};
 
 use super::*;
+use crate::message::MAX_MESSAGE_BYTES;
 use crate::report::Report;
 use crate::test_support::pod_identity;
 
