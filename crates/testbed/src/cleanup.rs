@@ -75,9 +75,13 @@ pub fn remove_cgroups(cgroup_parent: &str) -> Vec<std::path::PathBuf> {
         dirs.push(parent);
         for dir in dirs {
             // cgroup directories are removed with rmdir alone; their files are virtual.
-            if let Err(error) = std::fs::remove_dir(&dir) {
-                tracing::warn!(cgroup = %dir.display(), %error, "cannot remove cgroup");
-                kept.push(dir);
+            // Gone already (the runtime removed it meanwhile) is removed.
+            match std::fs::remove_dir(&dir) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(cgroup = %dir.display(), %error, "cannot remove cgroup");
+                    kept.push(dir);
+                }
+                _ => {}
             }
         }
     }

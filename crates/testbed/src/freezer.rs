@@ -47,6 +47,10 @@ impl FrozenProcess {
     }
 
     /// Thaws the sub-cgroup: signals sent while it was frozen are delivered now.
+    ///
+    /// The thawed process may die of a pending SIGKILL at once, and whoever waits for that
+    /// (the shim's release of a held container runs `runc delete`) may remove the emptied
+    /// cgroup before we read its state back: a cgroup gone after the write is thawed.
     pub fn thaw(&self) -> Result<()> {
         self.set_state("THAWED")
     }
@@ -57,7 +61,12 @@ impl FrozenProcess {
         std::fs::write(&file, state).map_err(TestbedError::io("write", &file))?;
         let started = Instant::now();
         loop {
-            let now = std::fs::read_to_string(&file).map_err(TestbedError::io("read", &file))?;
+            let now = match std::fs::read_to_string(&file) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound && state == "THAWED" => {
+                    return Ok(());
+                }
+                read => read.map_err(TestbedError::io("read", &file))?,
+            };
             if now.trim() == state {
                 return Ok(());
             }

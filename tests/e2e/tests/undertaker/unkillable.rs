@@ -114,13 +114,27 @@ async fn frozen_process(testbed: Arc<Testbed>, pid_mode: PidMode) -> anyhow::Res
     )
     .await?;
     drop(frozen);
-    // The runtime could not remove cgroups a frozen process held; nobody else will.
-    let held = cgroup_dirs(&container.cgroup_path());
-    if !held.is_empty() {
-        eprintln!("cgroups left by the removal, removed now: {held:#?}");
+    let path = container.cgroup_path();
+    if pid_mode == PidMode::Container {
+        // The frozen process held the container's init in its pid namespace's teardown; the
+        // shim deletes the container from the runtime once the init is gone, and the
+        // runtime removes the cgroups.
+        wait_until(
+            "the shim to delete the released container and its cgroups to go",
+            WAIT,
+            || cgroup_dirs(&path).is_empty().then_some(()),
+        )
+        .await
+        .with_context(|| format!("cgroups still there: {:#?}", cgroup_dirs(&path)))?;
+    } else {
+        // The runtime could not remove cgroups a frozen process held; nobody else will.
+        let held = cgroup_dirs(&path);
+        if !held.is_empty() {
+            eprintln!("cgroups left by the removal, removed now: {held:#?}");
+        }
+        let kept = remove_cgroup_tree(&path);
+        ensure!(kept.is_empty(), "cannot remove {kept:?}");
     }
-    let kept = remove_cgroup_tree(&container.cgroup_path());
-    ensure!(kept.is_empty(), "cannot remove {kept:?}");
     Ok(())
 }
 
