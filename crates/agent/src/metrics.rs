@@ -160,10 +160,16 @@ impl Metrics {
         family.get_or_create(&labels).inc_by(report.total());
     }
 
-    /// Sets the zombie gauge of every container in `report`, and removes the gauges of
-    /// containers no longer there (set before removed, so a scrape never sees a gap).
+    /// Sets the zombie gauge of every running container in `report`, and removes the gauges
+    /// of containers no longer there (set before removed, so a scrape never sees a gap).
+    /// Exited containers the scan reports for what they left are not counted: a restarted
+    /// container's exited instance has the same labels as the running one.
     pub fn set_zombies(&self, report: &NodeReport) {
-        let samples = report.containers.iter().map(|container| {
+        let running = report
+            .containers
+            .iter()
+            .filter(|container| !container.exited());
+        let samples = running.map(|container| {
             let labels = ContainerLabels {
                 namespace: container.identity.pod_namespace.clone(),
                 pod: container.identity.pod_name.clone(),

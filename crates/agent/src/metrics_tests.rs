@@ -133,11 +133,12 @@ fn container(pod: &str, name: &str, zombies: usize) -> ContainerReport {
             container: name.into(),
             ..Default::default()
         },
-        pid: 100,
+        pid: Some(100),
         processes: 1,
         zombies,
         zombie_parents: Vec::new(),
         blocked: Vec::new(),
+        left: Vec::new(),
         pids: None,
     }
 }
@@ -154,15 +155,34 @@ fn zombie_gauges_follow_the_last_scan_and_drop_gone_containers() {
         skipped: Vec::new(),
     });
 
-    let zombies: Vec<String> = samples(&metrics)
-        .into_iter()
-        .filter(|s| s.starts_with("undertaker_container_zombies"))
-        .collect();
-
     assert_eq!(
-        zombies,
+        zombie_samples(&metrics),
         [r#"undertaker_container_zombies{namespace="shop",pod="web-1",container="app"} 2"#]
     );
+}
+
+#[test]
+fn an_exited_instance_beside_its_restarted_container_does_not_set_the_gauge() {
+    let metrics = Metrics::new();
+    let running = container("web-0", "app", 3);
+    let mut exited = container("web-0", "app", 0);
+    exited.pid = None;
+    metrics.set_zombies(&NodeReport {
+        containers: vec![running, exited],
+        skipped: Vec::new(),
+    });
+
+    assert_eq!(
+        zombie_samples(&metrics),
+        [r#"undertaker_container_zombies{namespace="shop",pod="web-0",container="app"} 3"#]
+    );
+}
+
+fn zombie_samples(metrics: &Metrics) -> Vec<String> {
+    samples(metrics)
+        .into_iter()
+        .filter(|s| s.starts_with("undertaker_container_zombies"))
+        .collect()
 }
 
 #[test]

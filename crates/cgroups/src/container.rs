@@ -47,12 +47,45 @@ impl ContainerCgroup {
         let callers = read_proc_cgroup(setup.proc_root(), None).unwrap_or_default();
         let placements: Vec<Placement> = memberships
             .into_iter()
-            .filter_map(|m| place(setup, &callers, pid, m))
+            .filter_map(|m| {
+                place(setup, &callers, m)
+                    .map_err(|why| debug!(pid, "{why}"))
+                    .ok()
+            })
             .collect();
         if placements.is_empty() {
             return Err(CgroupError::NoHierarchy { pid });
         }
         Ok(ContainerCgroup {
+            proc_root: setup.proc_root().to_owned(),
+            placements,
+        })
+    }
+
+    /// The cgroup at `path` (absolute, as the runtime made it from the spec: see
+    /// [`crate::cgroup_of_spec_path`]) in every hierarchy mounted here where its directory
+    /// still exists, e.g. for a container whose main process is gone. `None` when it exists
+    /// in none (removed). The same hierarchies are skipped as by [`ContainerCgroup::of_pid`].
+    pub fn at_path(setup: &Setup, path: &str) -> Option<Self> {
+        let callers = read_proc_cgroup(setup.proc_root(), None).unwrap_or_default();
+        let mut hierarchies: Vec<&Hierarchy> =
+            setup.mounts().iter().map(|m| &m.hierarchy).collect();
+        hierarchies.sort();
+        hierarchies.dedup();
+        let placements: Vec<Placement> = hierarchies
+            .into_iter()
+            .filter_map(|hierarchy| {
+                let membership = Membership {
+                    hierarchy: hierarchy.clone(),
+                    path: path.to_owned(),
+                };
+                place(setup, &callers, membership)
+                    .map_err(|why| debug!(path, "{why}"))
+                    .ok()
+            })
+            .filter(|placement| placement.dir.is_dir())
+            .collect();
+        (!placements.is_empty()).then(|| ContainerCgroup {
             proc_root: setup.proc_root().to_owned(),
             placements,
         })
@@ -131,23 +164,32 @@ pub(crate) fn live_pids(proc_root: &Path, dir: &Path) -> Result<BTreeSet<i32>, C
     Ok(live)
 }
 
-fn place(setup: &Setup, callers: &[Membership], pid: i32, m: Membership) -> Option<Placement> {
+/// Where membership `m` is mounted here, or why it is skipped.
+fn place(setup: &Setup, callers: &[Membership], m: Membership) -> Result<Placement, String> {
     if !is_container_path(&m.path) {
-        debug!(pid, hierarchy = ?m.hierarchy, path = %m.path, "not a container cgroup, skipped");
-        return None;
+        return Err(format!(
+            "{:?} {}: not a container cgroup, skipped",
+            m.hierarchy, m.path
+        ));
     }
     let holds_caller = callers
         .iter()
         .any(|c| c.hierarchy == m.hierarchy && c.is_within(&m.path));
     if holds_caller {
-        warn!(pid, hierarchy = ?m.hierarchy, path = %m.path, "cgroup also holds the caller, skipped");
-        return None;
+        let why = format!(
+            "{:?} {}: cgroup also holds the caller, skipped",
+            m.hierarchy, m.path
+        );
+        warn!("{why}");
+        return Err(why);
     }
     let Some(dir) = setup.resolve(&m) else {
-        debug!(pid, hierarchy = ?m.hierarchy, "hierarchy not mounted here, skipped");
-        return None;
+        return Err(format!(
+            "{:?}: hierarchy not mounted here, skipped",
+            m.hierarchy
+        ));
     };
-    Some(Placement {
+    Ok(Placement {
         hierarchy: m.hierarchy,
         path: m.path,
         dir,
@@ -295,5 +337,23 @@ mod tests {
             cgroup.is_empty().unwrap(),
             "only a dead zombie and a gone pid are left"
         );
+    }
+
+    #[test]
+    fn a_cgroup_found_by_its_path_after_its_processes_are_gone() {
+        let host = FakeHost::new(HYBRID);
+        assert_eq!(ContainerCgroup::at_path(&host.setup(), "/ctr"), None);
+        let unified = host.cgroup("unified", "/ctr");
+        let freezer = host.cgroup("freezer", "/ctr");
+        host.process(PID_BASE + 1, "left", 'D', &hybrid_membership("/ctr"));
+        host.enter(&host.cgroup("unified", "/ctr/sub"), PID_BASE + 1);
+        let cgroup = ContainerCgroup::at_path(&host.setup(), "/ctr").unwrap();
+        assert_eq!(cgroup.placements().len(), 2, "{:?}", cgroup.placements());
+        assert_eq!(cgroup.unified_dir(), Some(unified.as_path()));
+        assert_eq!(cgroup.v1_dir("freezer"), Some(freezer.as_path()));
+        let left: Vec<i32> = cgroup.processes().unwrap().iter().map(|p| p.pid).collect();
+        assert_eq!(left, vec![PID_BASE + 1]);
+        assert_eq!(ContainerCgroup::at_path(&host.setup(), "/"), None);
+        assert_eq!(ContainerCgroup::at_path(&host.setup(), "/ctr/../x"), None);
     }
 }

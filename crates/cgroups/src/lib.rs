@@ -32,6 +32,7 @@ mod oom;
 mod process;
 pub mod procfs;
 mod setup;
+mod spec_path;
 mod stats;
 mod tree;
 mod usage;
@@ -47,6 +48,7 @@ pub use mountinfo::{CgroupMount, Hierarchy};
 pub use oom::{OomCheck, OomCounter, OomError, OomNotifier, OomWatch};
 pub use process::ProcessInfo;
 pub use setup::Setup;
+pub use spec_path::cgroup_of_spec_path;
 pub use stats::{
     FlatKeyed, MemoryCounters, MemoryEvents, OomControl, Stats, StatsError, StatsSource,
     V1CpuUsage, V1Memory, V1Stats, V1Throttling, V2Cpu, V2Memory, V2Stats, V2Throttling,

@@ -1,5 +1,6 @@
 //! `undertaker scan`: processes, zombies (and who fails to reap them), processes stuck in
-//! `D` and pids use of every running container on this node, whatever its runtime.
+//! `D` and pids use of every running container on this node, whatever its runtime, and the
+//! processes exited containers left behind.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,11 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", default_value_t = Thresholds::default().max_d_state)]
     max_d_state: usize,
 
+    /// Processes an exited container may still hold (alive at the recheck) before it is a
+    /// problem: they keep its pod in Terminating.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().max_left_after_exit)]
+    max_left_after_exit: usize,
+
     /// Percent of its pids.max a container may use.
     #[arg(
         long,
@@ -48,8 +54,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "NS")]
     namespace: Option<String>,
 
-    /// Look again at processes in D state after this long; only those still in D count as
-    /// stuck (`0s`: every process in D counts).
+    /// Look again at processes in D state, and at those exited containers left, after this
+    /// long; only those still there count (`0s`: all count at the first look).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     d_state_recheck: Duration,
 
@@ -76,6 +82,7 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_zombies: args.max_zombies,
         max_d_state: args.max_d_state,
         max_pids_percent: args.max_pids_percent,
+        max_left_after_exit: args.max_left_after_exit,
     };
     let scanned = scan_node(&options).await;
     if args.npd {

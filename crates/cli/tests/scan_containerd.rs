@@ -4,8 +4,9 @@
 //! which never reaps. Each subshell waits until its parent's name is `sleep` before it exits,
 //! so all five die after the exec and become zombies of `sleep`: exactly five, every run.
 //! The scan must count them exactly in `--json` and the table, pass or fail `--npd` by its
-//! thresholds, see a frozen process as stuck in D, and answer `--npd` with exit 2 when
-//! containerd hangs or is gone.
+//! thresholds, see a frozen process as stuck in D, name the frozen process an exited
+//! container left behind (what keeps a pod in Terminating), and answer `--npd` with exit 2
+//! when containerd hangs or is gone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use undertaker_testbed::{Container, Testbed, TestbedOptions};
+use undertaker_testbed::{Container, FrozenProcess, PidMode, Testbed, TestbedOptions};
 
 /// Exactly five zombies of the container's main process (see the module comment). `read`
 /// and `[` are shell builtins, so the wait loop forks nothing but its `sleep`, which the
@@ -83,6 +84,7 @@ fn scan_counts_zombies_exactly_and_answers_as_an_npd_plugin() {
                         "uid": zombie_pod.config().metadata.as_ref().unwrap().uid},
                 "container": "maker",
                 "runtime_handler": "runc",
+                "state": "running",
                 "pid": pid,
                 "processes": 1,
                 "zombies": ZOMBIES,
@@ -90,6 +92,7 @@ fn scan_counts_zombies_exactly_and_answers_as_an_npd_plugin() {
                     {"pid": pid, "comm": "sleep", "zombies": ZOMBIES, "zombie_comms": {"sh": ZOMBIES}}
                 ],
                 "d_state": [],
+                "left_after_exit": [],
                 // A zombie holds its pid until it is reaped.
                 "pids": {"current": 1 + ZOMBIES, "max": null}
             })
@@ -143,6 +146,7 @@ fn scan_counts_zombies_exactly_and_answers_as_an_npd_plugin() {
         assert_eq!(elsewhere["containers"], json!([]));
 
         frozen_sleep_is_stuck_in_d(&socket, &maker, pid);
+        frozen_child_outlives_its_container(&testbed, &socket).await;
         hung_containerd_is_unknown(&testbed, &socket);
 
         maker.stop(Duration::from_secs(1)).await.expect("stop the zombie maker");
@@ -198,6 +202,99 @@ fn frozen_sleep_is_stuck_in_d(socket: &Path, maker: &Container, pid: i32) {
     );
     assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
     drop(frozen);
+}
+
+/// A child frozen in a v1 freezer sub-cgroup survives its container's stop (SIGKILL waits
+/// until it is thawed), as a process in `D` on a broken mount would: the container is exited,
+/// its cgroup is not empty, and a kubelet deleting the pod would wait. The scan must name
+/// the child, and let it go once it is thawed and dead.
+async fn frozen_child_outlives_its_container(testbed: &Testbed, socket: &Path) {
+    // In the pod's PID namespace: the container's main process is not a PID 1 whose death
+    // would wait for the frozen child, so the container really exits.
+    let pod = testbed
+        .pod("stuck", "runc")
+        .pid_mode(PidMode::Pod)
+        .run()
+        .await
+        .expect("stuck pod");
+    let holder = pod
+        .container("holder")
+        .shell("sleep 1000 & exec sleep 1001")
+        .run()
+        .await
+        .expect("holder container");
+    let started = Instant::now();
+    let child = loop {
+        let child = holder
+            .live_processes()
+            .into_iter()
+            .find(|p| p.cmdline == "sleep 1000");
+        if let Some(child) = child {
+            break child.pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no sleep 1000 in the holder"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let frozen = match FrozenProcess::freeze(&holder, child) {
+        Ok(frozen) => frozen,
+        Err(error) => {
+            eprintln!("cannot freeze in a v1 freezer ({error}): left-after-exit check skipped");
+            return;
+        }
+    };
+    holder
+        .stop(Duration::from_secs(1))
+        .await
+        .expect("stop the holder");
+
+    let verdict = scan(socket, &["--npd", "--d-state-recheck", "200ms"]);
+    assert_eq!(verdict.status.code(), Some(1), "{}", text(&verdict));
+    let message = stdout(&verdict);
+    assert!(
+        message.starts_with("default/stuck/holder exited, 1 process left: sleep in D at "),
+        "{}",
+        text(&verdict)
+    );
+    let document = scan_json(socket, &["--d-state-recheck", "200ms"]);
+    let found = container_in(&document, holder.id()).expect("the exited holder");
+    assert_eq!(found["state"], "exited", "{found:#}");
+    assert_eq!(found["pid"], Value::Null, "{found:#}");
+    assert_eq!(found["d_state"], json!([]), "{found:#}");
+    let left = &found["left_after_exit"];
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{found:#}");
+    assert_eq!(left[0]["pid"], child, "{found:#}");
+    assert_eq!(left[0]["cmdline"], "sleep 1000", "{found:#}");
+    assert_eq!(left[0]["persisting"], true, "{found:#}");
+    assert_eq!(document["problems"][0]["kind"], "left_after_exit");
+    let table = stdout(&scan(socket, &["--d-state-recheck", "200ms"]));
+    eprintln!("the table with an exited container holding a frozen child:\n{table}");
+    assert!(table.contains("holder (exited)"), "{table}");
+    assert!(
+        table.contains(&format!("default/stuck/holder pid {child} (sleep) in D")),
+        "{table}"
+    );
+    let allowed = scan(socket, &["--npd", "--max-left-after-exit", "1"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+
+    frozen.thaw().expect("thaw the child");
+    let started = Instant::now();
+    loop {
+        let verdict = scan(socket, &["--npd", "--d-state-recheck", "0s"]);
+        if verdict.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still a problem after the thaw: {}",
+            text(&verdict)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(frozen);
+    holder.remove().await.expect("remove the holder");
 }
 
 /// containerd stopped with SIGSTOP accepts connections but answers nothing: `--npd` must give

@@ -1,5 +1,6 @@
 //! The containers a node runs, from CRI: running containers, their pods (for names and the
-//! runtime handler) and each one's host pid (containerd's verbose `ContainerStatus` info).
+//! runtime handler) and each one's host pid (containerd's verbose `ContainerStatus` info);
+//! exited containers with the cgroup their spec named, to find what they left behind.
 
 use std::collections::HashMap;
 
@@ -8,17 +9,28 @@ use undertaker_cri::{api, CriClient, CriError};
 use crate::identity::ContainerIdentity;
 use crate::report::SkipReason;
 
-/// A running container as CRI lists it.
+/// A container as CRI lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedContainer {
     pub identity: ContainerIdentity,
-    /// Its main process's host pid, or why there is none (it exited or was removed after
-    /// the list call; the runtime failed or does not tell pids).
-    pub pid: Result<i32, SkipReason>,
+    /// Where to read it, or why it cannot be read (it exited or was removed after the list
+    /// call; the runtime failed or does not tell pids).
+    pub target: Result<Target, SkipReason>,
 }
 
-/// Every running container, of pods in `namespace` when given.
-pub(crate) async fn running_containers(
+/// How a listed container is read from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A running container, by its main process's host pid.
+    Running(i32),
+    /// An exited container, by the cgroup its runtime made (whatever is in it now was left
+    /// behind by the container's exit).
+    Exited(String),
+}
+
+/// Every running container, and every exited one whose cgroup the runtime names, of pods
+/// in `namespace` when given.
+pub(crate) async fn listed_containers(
     cri: &CriClient,
     namespace: Option<&str>,
 ) -> Result<Vec<ListedContainer>, CriError> {
@@ -32,16 +44,8 @@ pub(crate) async fn running_containers(
         .into_iter()
         .map(|sandbox| (sandbox.id.clone(), sandbox))
         .collect();
-    let running = api::ContainerFilter {
-        state: Some(api::ContainerStateValue {
-            state: api::ContainerState::ContainerRunning as i32,
-        }),
-        ..Default::default()
-    };
     let containers = runtime
-        .list_containers(api::ListContainersRequest {
-            filter: Some(running),
-        })
+        .list_containers(api::ListContainersRequest { filter: None })
         .await
         .map_err(|status| cri.error("ListContainers", status))?
         .into_inner()
@@ -53,10 +57,36 @@ pub(crate) async fn running_containers(
         if namespace.is_some_and(|namespace| identity.pod_namespace != namespace) {
             continue;
         }
-        let pid = container_pid(cri, &container.id).await;
-        listed.push(ListedContainer { identity, pid });
+        let target = if container.state == api::ContainerState::ContainerRunning as i32 {
+            container_pid(cri, &container.id).await.map(Target::Running)
+        } else if container.state == api::ContainerState::ContainerExited as i32 {
+            match exited_cgroup(cri, &container.id).await {
+                Some(cgroup) => Ok(Target::Exited(cgroup)),
+                None => {
+                    tracing::debug!(id = %identity.short_id(), "exited, its cgroup unknown: not read");
+                    continue;
+                }
+            }
+        } else {
+            continue;
+        };
+        listed.push(ListedContainer { identity, target });
     }
     Ok(listed)
+}
+
+/// The cgroup of an exited container, from the spec in its verbose status; `None` when the
+/// runtime does not tell it or the container is gone.
+async fn exited_cgroup(cri: &CriClient, id: &str) -> Option<String> {
+    let response = cri
+        .runtime()
+        .container_status(api::ContainerStatusRequest {
+            container_id: id.to_string(),
+            verbose: true,
+        })
+        .await
+        .ok()?;
+    cgroup_from_verbose_info(&response.into_inner().info)
 }
 
 /// The pid from `ContainerStatus` (verbose); a container gone since the list is no error.
@@ -89,6 +119,18 @@ async fn container_pid(cri: &CriClient, id: &str) -> Result<i32, SkipReason> {
     }
 }
 
+/// The cgroup in containerd's verbose status: `info` holds the OCI spec the container ran
+/// with (`runtimeSpec.linux.cgroupsPath`), which the runtime turned into its cgroup.
+pub fn cgroup_from_verbose_info(info: &HashMap<String, String>) -> Option<String> {
+    let info: serde_json::Value = serde_json::from_str(info.get("info")?).ok()?;
+    let path = info
+        .get("runtimeSpec")?
+        .get("linux")?
+        .get("cgroupsPath")?
+        .as_str()?;
+    undertaker_cgroups::cgroup_of_spec_path(path)
+}
+
 /// The pid in containerd's verbose status: the `info` key holds a JSON object with `pid`,
 /// which is 0 once the task has exited.
 pub fn pid_from_verbose_info(info: &HashMap<String, String>) -> Option<i32> {
@@ -112,6 +154,25 @@ mod tests {
         let verbose =
             info(r#"{"sandboxID":"abc","pid":4242,"runtimeType":"io.containerd.runc.v2"}"#);
         assert_eq!(pid_from_verbose_info(&verbose), Some(4242));
+    }
+
+    #[test]
+    fn reads_the_cgroup_of_an_exited_container_from_its_spec() {
+        let cgroupfs =
+            info(r#"{"pid":0,"runtimeSpec":{"linux":{"cgroupsPath":"/kubepods/pod1/abc"}}}"#);
+        assert_eq!(
+            cgroup_from_verbose_info(&cgroupfs).as_deref(),
+            Some("/kubepods/pod1/abc")
+        );
+        let systemd = info(
+            r#"{"runtimeSpec":{"linux":{"cgroupsPath":"kubepods-pod1.slice:cri-containerd:abc"}}}"#,
+        );
+        assert_eq!(
+            cgroup_from_verbose_info(&systemd).as_deref(),
+            Some("/kubepods.slice/kubepods-pod1.slice/cri-containerd-abc.scope")
+        );
+        assert_eq!(cgroup_from_verbose_info(&info(r#"{"pid":0}"#)), None);
+        assert_eq!(cgroup_from_verbose_info(&info("not json")), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use undertaker_cgroups::{PidsUsage, ProcessInfo};
 
 use crate::identity::ContainerIdentity;
 use crate::report::{
-    BlockedProcess, ContainerReport, NodeReport, SkipReason, Skipped, ZombieParent,
+    BlockedProcess, ContainerReport, LeftProcess, NodeReport, SkipReason, Skipped, ZombieParent,
 };
 
 /// Container `name` in pod `default/pod-<name>`, with a 64-character id starting with `name`.
@@ -42,7 +42,7 @@ pub fn container(name: &str, zombies: usize, blocked: usize) -> ContainerReport 
     let pid = 1000;
     ContainerReport {
         identity: identity(name),
-        pid,
+        pid: Some(pid),
         processes: 1 + blocked,
         zombies,
         zombie_parents: if zombies == 0 {
@@ -64,6 +64,33 @@ pub fn container(name: &str, zombies: usize, blocked: usize) -> ContainerReport 
                 persisting: true,
             })
             .collect(),
+        left: Vec::new(),
+        pids: None,
+    }
+}
+
+/// An exited container `name` whose cgroup still holds `sleep` frozen in `D` (persisting)
+/// and a `worker` that was dying at the first look.
+pub fn exited_container(name: &str) -> ContainerReport {
+    let left = |pid, comm: &str, state, wchan: &str, persisting| LeftProcess {
+        pid,
+        comm: comm.into(),
+        cmdline: format!("/bin/{comm}"),
+        state,
+        wchan: wchan.into(),
+        persisting,
+    };
+    ContainerReport {
+        identity: identity(name),
+        pid: None,
+        processes: 2,
+        zombies: 0,
+        zombie_parents: Vec::new(),
+        blocked: Vec::new(),
+        left: vec![
+            left(7001, "sleep", 'D', "do_freezer_trap", true),
+            left(7002, "worker", 'S', "", false),
+        ],
         pids: None,
     }
 }
@@ -80,7 +107,7 @@ pub fn sample_node() -> NodeReport {
             id: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
             runtime_handler: Some("runc".into()),
         },
-        pid: 4100,
+        pid: Some(4100),
         processes: 3,
         zombies: 5,
         zombie_parents: vec![ZombieParent {
@@ -90,6 +117,7 @@ pub fn sample_node() -> NodeReport {
             zombie_comms: BTreeMap::from([("sh".to_string(), 5)]),
         }],
         blocked: Vec::new(),
+        left: Vec::new(),
         pids: Some(PidsUsage {
             current: 8,
             max: None,
@@ -104,7 +132,7 @@ pub fn sample_node() -> NodeReport {
             id: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
             runtime_handler: Some("undertaker".into()),
         },
-        pid: 5200,
+        pid: Some(5200),
         processes: 10,
         zombies: 40,
         zombie_parents: vec![
@@ -137,6 +165,7 @@ pub fn sample_node() -> NodeReport {
                 persisting: false,
             },
         ],
+        left: Vec::new(),
         pids: Some(PidsUsage {
             current: 80,
             max: Some(100),
@@ -151,11 +180,12 @@ pub fn sample_node() -> NodeReport {
             id: "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc".into(),
             runtime_handler: None,
         },
-        pid: 6300,
+        pid: Some(6300),
         processes: 1,
         zombies: 0,
         zombie_parents: Vec::new(),
         blocked: Vec::new(),
+        left: Vec::new(),
         pids: None,
     };
     let gone = Skipped {

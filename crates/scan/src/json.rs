@@ -35,11 +35,15 @@ struct Container<'a> {
     pod: Pod<'a>,
     container: &'a str,
     runtime_handler: Option<&'a str>,
-    pid: i32,
+    /// `running`, or `exited` (reported for what its cgroup still holds).
+    state: &'static str,
+    /// `null` once exited.
+    pid: Option<i32>,
     processes: usize,
     zombies: usize,
     zombie_parents: Vec<ZombieParent<'a>>,
     d_state: Vec<Blocked<'a>>,
+    left_after_exit: Vec<Left<'a>>,
     pids: Option<Pids>,
 }
 
@@ -56,6 +60,16 @@ struct Blocked<'a> {
     pid: i32,
     comm: &'a str,
     cmdline: &'a str,
+    wchan: &'a str,
+    persisting: bool,
+}
+
+#[derive(Serialize)]
+struct Left<'a> {
+    pid: i32,
+    comm: &'a str,
+    cmdline: &'a str,
+    state: String,
     wchan: &'a str,
     persisting: bool,
 }
@@ -80,6 +94,7 @@ struct JsonThresholds {
     max_zombies: usize,
     max_d_state: usize,
     max_pids_percent: u8,
+    max_left_after_exit: usize,
 }
 
 #[derive(Serialize)]
@@ -116,6 +131,7 @@ pub fn to_json(report: &NodeReport, thresholds: &Thresholds, problems: &[Problem
             max_zombies: thresholds.max_zombies,
             max_d_state: thresholds.max_d_state,
             max_pids_percent: thresholds.max_pids_percent,
+            max_left_after_exit: thresholds.max_left_after_exit,
         },
         problems: problems
             .iter()
@@ -148,6 +164,7 @@ fn container(report: &ContainerReport) -> Container<'_> {
         pod: pod(&report.identity),
         container: &report.identity.container,
         runtime_handler: report.identity.runtime_handler.as_deref(),
+        state: if report.exited() { "exited" } else { "running" },
         pid: report.pid,
         processes: report.processes,
         zombies: report.zombies,
@@ -168,6 +185,18 @@ fn container(report: &ContainerReport) -> Container<'_> {
                 pid: process.pid,
                 comm: &process.comm,
                 cmdline: &process.cmdline,
+                wchan: &process.wchan,
+                persisting: process.persisting,
+            })
+            .collect(),
+        left_after_exit: report
+            .left
+            .iter()
+            .map(|process| Left {
+                pid: process.pid,
+                comm: &process.comm,
+                cmdline: &process.cmdline,
+                state: process.state.to_string(),
                 wchan: &process.wchan,
                 persisting: process.persisting,
             })
@@ -201,6 +230,7 @@ mod tests {
                 "pod": {"namespace": "shop", "name": "worker-1", "uid": "uid-worker"},
                 "container": "queue",
                 "runtime_handler": "undertaker",
+                "state": "running",
                 "pid": 5200,
                 "processes": 10,
                 "zombies": 40,
@@ -214,6 +244,7 @@ mod tests {
                     {"pid": 5206, "comm": "dd", "cmdline": "dd if=/dev/sda",
                      "wchan": "io_schedule", "persisting": false}
                 ],
+                "left_after_exit": [],
                 "pids": {"current": 80, "max": 100}
             })
         );
@@ -235,7 +266,8 @@ mod tests {
         );
         assert_eq!(
             document["thresholds"],
-            json!({"max_zombies": 10, "max_d_state": 0, "max_pids_percent": 90})
+            json!({"max_zombies": 10, "max_d_state": 0, "max_pids_percent": 90,
+                   "max_left_after_exit": 0})
         );
         assert_eq!(
             document["problems"],
@@ -250,6 +282,28 @@ mod tests {
                  "summary": "shop/worker-1/queue 1 in D at fuse_wait_answer"}
             ])
         );
+    }
+
+    #[test]
+    fn an_exited_container_has_no_pid_and_lists_what_it_left() {
+        let mut report = NodeReport::default();
+        report
+            .containers
+            .push(crate::fixture::exited_container("stuck"));
+        let thresholds = Thresholds::default();
+        let found = problems(&report, &thresholds);
+        let document: Value = serde_json::from_str(&to_json(&report, &thresholds, &found)).unwrap();
+        let container = &document["containers"][0];
+        assert_eq!(container["state"], "exited");
+        assert_eq!(container["pid"], Value::Null);
+        assert_eq!(
+            container["left_after_exit"][0],
+            json!({"pid": 7001, "comm": "sleep", "cmdline": "/bin/sleep", "state": "D",
+                   "wchan": "do_freezer_trap", "persisting": true})
+        );
+        assert_eq!(container["left_after_exit"][1]["persisting"], false);
+        assert_eq!(document["problems"][0]["kind"], "left_after_exit");
+        assert_eq!(document["problems"][0]["value"], 1);
     }
 
     #[test]

@@ -43,13 +43,15 @@ mod thresholds;
 #[cfg(test)]
 mod fixture;
 
-pub use cri::{pid_from_verbose_info, ListedContainer};
+pub use cri::{cgroup_from_verbose_info, pid_from_verbose_info, ListedContainer, Target};
 pub use error::ScanError;
 pub use identity::ContainerIdentity;
 pub use json::{to_json, SCHEMA};
 pub use npd::{npd_unknown, npd_verdict, NpdStatus, NpdVerdict, NPD_MESSAGE_MAX};
 pub use observe::Observation;
-pub use report::{BlockedProcess, ContainerReport, NodeReport, SkipReason, Skipped, ZombieParent};
+pub use report::{
+    BlockedProcess, ContainerReport, LeftProcess, NodeReport, SkipReason, Skipped, ZombieParent,
+};
 pub use scan::{scan_node, ScanOptions};
 pub use table::render_table;
 pub use thresholds::{problems, Finding, Problem, Thresholds};

@@ -63,12 +63,13 @@ pub fn npd_verdict(report: &NodeReport, problems: &[Problem<'_>], max_len: usize
     }
     let zombies: usize = report.containers.iter().map(|c| c.zombies).sum();
     let blocked: usize = report.containers.iter().map(|c| c.blocked.len()).sum();
+    let running = report.containers.iter().filter(|c| !c.exited()).count();
     NpdVerdict {
         status: NpdStatus::Ok,
         message: truncate(
             &format!(
                 "ok: {}, {}, {blocked} in D, none over limits",
-                counted(report.containers.len(), "container"),
+                counted(running, "container"),
                 counted(zombies, "zombie"),
             ),
             max_len,
@@ -161,6 +162,7 @@ mod tests {
             max_zombies: 2,
             max_d_state: 0,
             max_pids_percent: 50,
+            ..Thresholds::default()
         };
         let found = problems(&report, &thresholds);
         let verdict = npd_verdict(&report, &found, NPD_MESSAGE_MAX);

@@ -51,17 +51,49 @@ pub(crate) fn observe(setup: &Setup, pid: i32) -> Result<Observation, SkipReason
     })
 }
 
-/// Of `pids` (processes seen in `D` before), those in `D` still, with the same name (a pid
-/// reused meanwhile is another process).
-pub(crate) fn still_blocked(setup: &Setup, seen: &[(i32, String)]) -> BTreeSet<i32> {
+/// What an exited container's cgroup still holds, found by the cgroup's path; `Ok(None)` when
+/// the cgroup is gone or holds nothing (no live process, no zombie).
+pub(crate) fn observe_exited(setup: &Setup, path: &str) -> Result<Option<Observation>, SkipReason> {
+    let Some(cgroup) = ContainerCgroup::at_path(setup, path) else {
+        return Ok(None);
+    };
+    let unreadable = |error: CgroupError| SkipReason::Unreadable(format!("{path}: {error}"));
+    let processes = cgroup.processes().map_err(unreadable)?;
+    let zombies = zombies_in(setup, &cgroup).map_err(unreadable)?;
+    if processes.is_empty() && zombies.is_empty() {
+        return Ok(None);
+    }
+    let pids = cgroup.pids_usage().map_err(unreadable)?;
+    Ok(Some(Observation {
+        processes,
+        zombies,
+        parents: Vec::new(),
+        pids,
+    }))
+}
+
+/// A process to look at again after the recheck interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub pid: i32,
+    pub comm: String,
+    /// Whether it only counts while in `D` (a running container's); else while alive (what
+    /// an exited container left).
+    pub in_d: bool,
+}
+
+/// Of the processes `seen` before, those still there, with the same name (a pid reused
+/// meanwhile is another process), and in `D` where that is what counts.
+pub(crate) fn still_there(setup: &Setup, seen: &[Seen]) -> BTreeSet<i32> {
     seen.iter()
-        .filter(|(pid, comm)| {
+        .filter(|seen| {
             matches!(
-                ProcessInfo::read(setup.proc_root(), *pid),
-                Ok(Some(now)) if now.state == 'D' && &now.comm == comm
+                ProcessInfo::read(setup.proc_root(), seen.pid),
+                Ok(Some(now)) if now.comm == seen.comm && !matches!(now.state, 'Z' | 'X')
+                    && (!seen.in_d || now.state == 'D')
             )
         })
-        .map(|(pid, _)| *pid)
+        .map(|seen| seen.pid)
         .collect()
 }
 

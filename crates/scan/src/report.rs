@@ -1,5 +1,6 @@
 //! What a scan found, per container, and how raw observations are summed up into it: zombies
-//! grouped by the parent that fails to reap them, processes stuck in `D`.
+//! grouped by the parent that fails to reap them, processes stuck in `D`, processes an exited
+//! container left behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,20 +16,25 @@ pub struct NodeReport {
     pub skipped: Vec<Skipped>,
 }
 
-/// One running container.
+/// One running container, or an exited one whose cgroup still holds processes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerReport {
     pub identity: ContainerIdentity,
-    /// The host pid of the container's main process.
-    pub pid: i32,
+    /// The host pid of the container's main process; `None` once the container has exited.
+    pub pid: Option<i32>,
     /// Live processes in the container's cgroup (zombies not included).
     pub processes: usize,
     /// Zombies whose cgroup is the container's.
     pub zombies: usize,
     /// The zombies' parents, most zombies first.
     pub zombie_parents: Vec<ZombieParent>,
-    /// Live processes in state `D`, by pid.
+    /// Live processes in state `D`, by pid (of a running container: an exited one's are
+    /// all in `left`).
     pub blocked: Vec<BlockedProcess>,
+    /// Live processes of an exited container, by pid: what survived its exit (leaked by a
+    /// runtime that does not kill them, or unkillable, e.g. in `D`). They keep a pod in
+    /// Terminating.
+    pub left: Vec<LeftProcess>,
     /// `pids.current` and `pids.max`; `None` without a pids controller.
     pub pids: Option<PidsUsage>,
 }
@@ -58,6 +64,22 @@ pub struct BlockedProcess {
     pub persisting: bool,
 }
 
+/// A process still alive in an exited container's cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftProcess {
+    pub pid: i32,
+    pub comm: String,
+    pub cmdline: String,
+    /// Its state letter (`D`, `S`, ...).
+    pub state: char,
+    /// The kernel function it sleeps in (empty when the kernel does not say).
+    pub wchan: String,
+    /// Still alive (the same process) when looked at again after the recheck interval
+    /// (always true when the scan does not recheck); a process the runtime is killing at
+    /// the moment of the first look is gone by then.
+    pub persisting: bool,
+}
+
 /// A container that was not scanned, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -83,26 +105,41 @@ impl SkipReason {
 }
 
 impl ContainerReport {
-    /// Sums up what was read from a container's cgroup. `still_blocked` holds the pids found
-    /// in `D` again at the recheck.
+    /// Sums up what was read from a container's cgroup (`pid` `None`: an exited
+    /// container's). `persisting` holds the pids found again at the recheck: in `D` still
+    /// for a running container, alive still for an exited one.
     pub fn new(
         identity: ContainerIdentity,
-        pid: i32,
+        pid: Option<i32>,
         observation: &Observation,
-        still_blocked: &BTreeSet<i32>,
+        persisting: &BTreeSet<i32>,
     ) -> Self {
-        let blocked = observation
-            .processes
-            .iter()
-            .filter(|process| process.state == 'D')
-            .map(|process| BlockedProcess {
-                pid: process.pid,
-                comm: process.comm.clone(),
-                cmdline: process.cmdline.clone(),
-                wchan: process.wchan.clone(),
-                persisting: still_blocked.contains(&process.pid),
-            })
-            .collect();
+        let processes = observation.processes.iter();
+        let (blocked, left) = if pid.is_some() {
+            let blocked = processes
+                .filter(|process| process.state == 'D')
+                .map(|process| BlockedProcess {
+                    pid: process.pid,
+                    comm: process.comm.clone(),
+                    cmdline: process.cmdline.clone(),
+                    wchan: process.wchan.clone(),
+                    persisting: persisting.contains(&process.pid),
+                })
+                .collect();
+            (blocked, Vec::new())
+        } else {
+            let left = processes
+                .map(|process| LeftProcess {
+                    pid: process.pid,
+                    comm: process.comm.clone(),
+                    cmdline: process.cmdline.clone(),
+                    state: process.state,
+                    wchan: process.wchan.clone(),
+                    persisting: persisting.contains(&process.pid),
+                })
+                .collect();
+            (Vec::new(), left)
+        };
         ContainerReport {
             identity,
             pid,
@@ -110,8 +147,19 @@ impl ContainerReport {
             zombies: observation.zombies.len(),
             zombie_parents: zombie_parents(observation),
             blocked,
+            left,
             pids: observation.pids,
         }
+    }
+
+    /// Whether the container has exited (it is reported for what it left behind).
+    pub fn exited(&self) -> bool {
+        self.pid.is_none()
+    }
+
+    /// How many processes the exited container left that were still there at the recheck.
+    pub fn persisting_left(&self) -> usize {
+        self.left.iter().filter(|p| p.persisting).count()
     }
 
     /// The parent with the most zombies.
@@ -182,7 +230,7 @@ mod tests {
                 max: Some(100),
             }),
         };
-        let report = ContainerReport::new(identity("a"), 100, &observation, &BTreeSet::new());
+        let report = ContainerReport::new(identity("a"), Some(100), &observation, &BTreeSet::new());
         assert_eq!(report.processes, 2);
         assert_eq!(report.zombies, 5);
         let summary: Vec<(i32, Option<&str>, usize)> = report
@@ -209,7 +257,7 @@ mod tests {
             zombies: vec![process(102, 55, "sh", 'Z')],
             ..Observation::default()
         };
-        let report = ContainerReport::new(identity("a"), 100, &observation, &BTreeSet::new());
+        let report = ContainerReport::new(identity("a"), Some(100), &observation, &BTreeSet::new());
         assert_eq!(report.worst_parent().unwrap().comm, None);
     }
 
@@ -225,11 +273,40 @@ mod tests {
             ],
             ..Observation::default()
         };
-        let report = ContainerReport::new(identity("a"), 200, &observation, &BTreeSet::from([201]));
+        let report = ContainerReport::new(
+            identity("a"),
+            Some(200),
+            &observation,
+            &BTreeSet::from([201]),
+        );
         assert_eq!(report.blocked.len(), 2);
         assert_eq!(report.persisting_blocked(), 1);
         assert_eq!(report.blocked[0].wchan, "fuse_wait_answer");
         assert!(report.blocked[0].persisting);
         assert!(!report.blocked[1].persisting);
+    }
+
+    #[test]
+    fn an_exited_container_reports_what_it_left_not_what_is_blocked() {
+        let mut stuck = process(301, 1, "sleep", 'D');
+        stuck.wchan = "do_freezer_trap".into();
+        let observation = Observation {
+            processes: vec![stuck, process(302, 1, "worker", 'S')],
+            ..Observation::default()
+        };
+        let report =
+            ContainerReport::new(identity("a"), None, &observation, &BTreeSet::from([301]));
+        assert!(report.exited());
+        assert!(report.blocked.is_empty());
+        let left: Vec<(i32, char, &str, bool)> = report
+            .left
+            .iter()
+            .map(|p| (p.pid, p.state, p.wchan.as_str(), p.persisting))
+            .collect();
+        assert_eq!(
+            left,
+            vec![(301, 'D', "do_freezer_trap", true), (302, 'S', "", false)]
+        );
+        assert_eq!(report.persisting_left(), 1);
     }
 }

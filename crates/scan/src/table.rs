@@ -1,5 +1,6 @@
 //! The human view: one row per container, kubectl-style aligned columns, then the details a
-//! row cannot hold (each process stuck in `D`, what is over a limit, what was skipped).
+//! row cannot hold (each process stuck in `D` or left by an exited container, what is over a
+//! limit, what was skipped).
 
 use std::fmt::Write as _;
 
@@ -28,31 +29,38 @@ pub fn render_table(report: &NodeReport, problems: &[Problem<'_>]) -> String {
         let rows: Vec<[String; 9]> = report.containers.iter().map(row).collect();
         write_aligned(&mut out, &rows);
     }
-    let blocked: Vec<String> = report
-        .containers
-        .iter()
-        .flat_map(|container| {
-            container.blocked.iter().map(move |process| {
-                format!(
-                    "  {} pid {} ({}) in {}{}",
-                    container.identity.path(),
-                    process.pid,
-                    process.comm,
-                    if process.wchan.is_empty() {
-                        "?"
-                    } else {
-                        &process.wchan
-                    },
-                    if process.persisting {
-                        ", still there at the recheck"
-                    } else {
-                        ""
-                    }
-                )
-            })
-        })
-        .collect();
+    let blocked = each_process(
+        report,
+        |container| &container.blocked,
+        |process| {
+            let wchan = if process.wchan.is_empty() {
+                "?"
+            } else {
+                &process.wchan
+            };
+            (
+                process.pid,
+                process.comm.clone(),
+                wchan.to_string(),
+                process.persisting,
+            )
+        },
+    );
     section(&mut out, "in D state (uninterruptible):", &blocked);
+    let left = each_process(
+        report,
+        |container| &container.left,
+        |process| {
+            let at = if process.wchan.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", process.wchan)
+            };
+            let state = format!("{}{at}", process.state);
+            (process.pid, process.comm.clone(), state, process.persisting)
+        },
+    );
+    section(&mut out, "left behind by exited containers:", &left);
     let over: Vec<String> = problems
         .iter()
         .map(|problem| format!("  {} (limit {})", problem.summary(), problem.limit()))
@@ -100,7 +108,11 @@ fn row(container: &ContainerReport) -> [String; 9] {
     [
         identity.pod_namespace.clone(),
         identity.pod_name.clone(),
-        identity.container.clone(),
+        if container.exited() {
+            format!("{} (exited)", identity.container)
+        } else {
+            identity.container.clone()
+        },
         handler,
         container.processes.to_string(),
         container.zombies.to_string(),
@@ -127,6 +139,31 @@ fn write_aligned(out: &mut String, rows: &[[String; 9]]) {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+}
+
+/// One line per process of `of(container)`, every container: its path, pid, comm, how
+/// `show` describes where it is, and whether it was still there at the recheck.
+fn each_process<'a, P: 'a>(
+    report: &'a NodeReport,
+    of: impl Fn(&'a ContainerReport) -> &'a [P],
+    show: impl Fn(&P) -> (i32, String, String, bool),
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for container in &report.containers {
+        for process in of(container) {
+            let (pid, comm, at, persisting) = show(process);
+            let recheck = if persisting {
+                ", still there at the recheck"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "  {} pid {pid} ({comm}) in {at}{recheck}",
+                container.identity.path()
+            ));
+        }
+    }
+    lines
 }
 
 fn section(out: &mut String, title: &str, lines: &[String]) {
@@ -168,6 +205,27 @@ over limits:
 
 skipped:
   batch/job-1/run (ddddddddddddd): its main process 7400 is gone (exited)
+";
+        assert_eq!(render_table(&report, &found), expected);
+    }
+
+    #[test]
+    fn an_exited_container_is_marked_and_what_it_left_listed() {
+        let report = NodeReport {
+            containers: vec![crate::fixture::exited_container("stuck")],
+            skipped: Vec::new(),
+        };
+        let found = problems(&report, &Thresholds::default());
+        let expected = "\
+NAMESPACE  POD        CONTAINER       HANDLER  PROCS  ZOMBIES  D  PIDS  WORST PARENT
+default    pod-stuck  stuck (exited)  runc     2      0        0  -     -
+
+left behind by exited containers:
+  default/pod-stuck/stuck pid 7001 (sleep) in D at do_freezer_trap, still there at the recheck
+  default/pod-stuck/stuck pid 7002 (worker) in S
+
+over limits:
+  default/pod-stuck/stuck exited, 1 process left: sleep in D at do_freezer_trap (limit 0)
 ";
         assert_eq!(render_table(&report, &found), expected);
     }

@@ -1,5 +1,6 @@
-//! When a container's numbers are a problem: more zombies, more processes stuck in `D`, or
-//! a larger share of `pids.max` in use than the operator allows.
+//! When a container's numbers are a problem: more zombies, more processes stuck in `D`, a
+//! larger share of `pids.max` in use than the operator allows, or processes an exited
+//! container left behind.
 
 use crate::report::{ContainerReport, NodeReport};
 
@@ -15,6 +16,10 @@ pub struct Thresholds {
     pub max_d_state: usize,
     /// Percent of `pids.max` in use; above it, forks are about to fail.
     pub max_pids_percent: u8,
+    /// Processes per exited container still alive across the recheck. Zero: an exited
+    /// container should hold none; one that does keeps its pod in Terminating (they are
+    /// unkillable, or its runtime does not kill what a main process leaves behind).
+    pub max_left_after_exit: usize,
 }
 
 impl Default for Thresholds {
@@ -23,6 +28,7 @@ impl Default for Thresholds {
             max_zombies: 10,
             max_d_state: 0,
             max_pids_percent: 90,
+            max_left_after_exit: 0,
         }
     }
 }
@@ -46,6 +52,11 @@ pub enum Finding {
         percent: u64,
         limit: u8,
     },
+    /// Processes alive in an exited container at both looks.
+    LeftAfterExit {
+        count: usize,
+        limit: usize,
+    },
 }
 
 impl Finding {
@@ -55,23 +66,28 @@ impl Finding {
             Finding::Zombies { .. } => "zombies",
             Finding::Blocked { .. } => "d_state",
             Finding::Pids { .. } => "pids",
+            Finding::LeftAfterExit { .. } => "left_after_exit",
         }
     }
 
     /// How much the value is over its limit, to order findings of one kind.
     fn magnitude(&self) -> u64 {
         match *self {
-            Finding::Zombies { count, .. } | Finding::Blocked { count, .. } => count as u64,
+            Finding::Zombies { count, .. }
+            | Finding::Blocked { count, .. }
+            | Finding::LeftAfterExit { count, .. } => count as u64,
             Finding::Pids { percent, .. } => percent,
         }
     }
 
-    /// Zombies first (what this tool is about), then stuck processes, then pids.
+    /// A pod held in Terminating first (the most urgent), then zombies (what this tool is
+    /// about), then stuck processes, then pids.
     fn rank(&self) -> u8 {
         match self {
-            Finding::Zombies { .. } => 0,
-            Finding::Blocked { .. } => 1,
-            Finding::Pids { .. } => 2,
+            Finding::LeftAfterExit { .. } => 0,
+            Finding::Zombies { .. } => 1,
+            Finding::Blocked { .. } => 2,
+            Finding::Pids { .. } => 3,
         }
     }
 }
@@ -107,13 +123,29 @@ impl Problem<'_> {
                 format!("{path} {count} in D{wchan}")
             }
             Finding::Pids { percent, .. } => format!("{path} pids {percent}%"),
+            Finding::LeftAfterExit { count, .. } => {
+                let first = container.left.iter().find(|process| process.persisting);
+                let how = first
+                    .map(|process| {
+                        let wchan = if process.wchan.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" at {}", process.wchan)
+                        };
+                        format!(": {} in {}{wchan}", process.comm, process.state)
+                    })
+                    .unwrap_or_default();
+                format!("{path} exited, {} left{how}", counted(count, "process"))
+            }
         }
     }
 
     /// The limit that was exceeded, as the flag sets it.
     pub fn limit(&self) -> u64 {
         match self.finding {
-            Finding::Zombies { limit, .. } | Finding::Blocked { limit, .. } => limit as u64,
+            Finding::Zombies { limit, .. }
+            | Finding::Blocked { limit, .. }
+            | Finding::LeftAfterExit { limit, .. } => limit as u64,
             Finding::Pids { limit, .. } => u64::from(limit),
         }
     }
@@ -157,6 +189,13 @@ pub fn problems<'a>(report: &'a NodeReport, thresholds: &Thresholds) -> Vec<Prob
 
 fn findings(container: &ContainerReport, thresholds: &Thresholds) -> Vec<Finding> {
     let mut found = Vec::new();
+    let left = container.persisting_left();
+    if left > thresholds.max_left_after_exit {
+        found.push(Finding::LeftAfterExit {
+            count: left,
+            limit: thresholds.max_left_after_exit,
+        });
+    }
     if container.zombies > thresholds.max_zombies {
         found.push(Finding::Zombies {
             count: container.zombies,
@@ -249,6 +288,7 @@ mod tests {
             max_zombies: 2,
             max_d_state: 0,
             max_pids_percent: 50,
+            ..Thresholds::default()
         };
         let found: Vec<(String, &str, u64)> = problems(&report, &thresholds)
             .iter()
@@ -277,7 +317,37 @@ mod tests {
             max_zombies: 40,
             max_d_state: 1,
             max_pids_percent: 80,
+            ..Thresholds::default()
         };
         assert!(problems(&sample_node(), &thresholds).is_empty());
+    }
+
+    #[test]
+    fn an_exited_container_holding_processes_comes_first_and_says_what_holds_it() {
+        let mut report = sample_node();
+        report
+            .containers
+            .push(crate::fixture::exited_container("stuck"));
+        let found = problems(&report, &Thresholds::default());
+        assert_eq!(
+            found[0].finding,
+            Finding::LeftAfterExit { count: 1, limit: 0 }
+        );
+        assert_eq!(found[0].finding.kind(), "left_after_exit");
+        assert_eq!(
+            found[0].summary(),
+            "default/pod-stuck/stuck exited, 1 process left: sleep in D at do_freezer_trap"
+        );
+        // The dying worker does not count, and an exited container is never "in D".
+        assert!(found[1..]
+            .iter()
+            .all(|p| p.container.identity.container != "stuck"));
+        let relaxed = Thresholds {
+            max_left_after_exit: 1,
+            ..Thresholds::default()
+        };
+        assert!(problems(&report, &relaxed)
+            .iter()
+            .all(|p| p.finding.kind() != "left_after_exit"));
     }
 }
