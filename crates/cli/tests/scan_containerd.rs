@@ -1,7 +1,7 @@
 //! Root test: `undertaker scan` against a real containerd (undertaker-testbed), handler `runc`.
 //!
 //! A clean pod idles; a zombie pod's main process forks five subshells, then execs `sleep`,
-//! which never reaps. Each subshell waits until its parent's name is `sleep` before it exits,
+//! which never reaps. Each subshell waits until its parent runs `sleep 1000` before it exits,
 //! so all five die after the exec and become zombies of `sleep`: exactly five, every run.
 //! The scan must count them exactly in `--json` and the table, pass or fail `--npd` by its
 //! thresholds, see a frozen process as stuck in D, name the frozen process an exited
@@ -19,9 +19,11 @@ use undertaker_testbed::{Container, FrozenProcess, PidMode, Testbed, TestbedOpti
 
 /// Exactly five zombies of the container's main process (see the module comment). `read`
 /// and `[` are shell builtins, so the wait loop forks nothing but its `sleep`, which the
-/// subshell reaps itself.
+/// subshell reaps itself. Each waits for the main process's cmdline, not its comm: the kernel
+/// renames a process before it sets up its new arguments, and the scan reads the cmdline.
+/// busybox's `read` drops the NULs, so `sleep 1000` reads as `sleep1000`.
 const ZOMBIE_SCRIPT: &str = "for i in 1 2 3 4 5; do \
-     ( while read -r comm < /proc/$$/comm; [ \"$comm\" != sleep ]; do sleep 0.01; done ) & \
+     ( while read -r args < /proc/$$/cmdline; [ \"$args\" != sleep1000 ]; do sleep 0.01; done ) & \
      done; exec sleep 1000";
 const ZOMBIES: u64 = 5;
 

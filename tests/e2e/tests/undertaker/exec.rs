@@ -46,12 +46,17 @@ async fn exec_leaves_a_background_process(
             .exec_sync(&["sh", "-c", script], EXEC_TIMEOUT)
             .await
     };
-    // Each waits until its background child has exec'd `sleep`, so the leftover is reported
-    // under that name (a TERM before the exec would end a forked `sh`).
+    // Each waits until its background child has exec'd `sleep` and its arguments are in
+    // place, so the leftover is reported with its cmdline: the kernel names the process
+    // (comm) before it sets up the new arguments, and a cmdline read between the two is empty
+    // (seen once in CI under load, with a wait on comm). busybox's `read` drops the NULs, so
+    // the cmdline reads as `/tmp/<marker>/sleep1008`.
     const HOLDING: &str = "/tmp/$MARK/sleep 1008 & \
-        until read c < /proc/$!/comm && [ $c = sleep ]; do :; done; echo started";
+        until read c < /proc/$!/cmdline; [ \"$c\" = /tmp/$MARK/sleep1008 ]; do :; done; \
+        echo started";
     const DETACHED: &str = "/tmp/$MARK/sleep 1009 >/dev/null 2>&1 & \
-        until read c < /proc/$!/comm && [ $c = sleep ]; do :; done; echo started";
+        until read c < /proc/$!/cmdline; [ \"$c\" = /tmp/$MARK/sleep1009 ]; do :; done; \
+        echo started";
     match handler {
         Handler::Undertaker => {
             for script in [HOLDING, DETACHED] {
