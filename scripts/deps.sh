@@ -8,7 +8,9 @@ packages=(
     crun                       # the other OCI runtime the e2e tiers run (scripts/e2e-tiers.sh)
     containernetworking-plugins  # CNI bridge/host-local/loopback: the tiers with pod networks
     curl xz-utils gpgv debian-archive-keyring  # scripts/containerd-versions.sh
-    busybox-static             # root filesystem of the test and demo images
+    busybox-static             # root filesystem of the test and demo images (and the installer image)
+    bash-static                # /bin/bash of the installer image (scripts/image.sh)
+    ca-certificates            # the installer image's CA bundle (scripts/image.sh)
     protobuf-compiler          # protoc, for the CRI bindings (k8s-cri)
     musl-tools                 # musl-gcc: links the static undertaker-init
     tini dumb-init catatonit   # the inits undertaker-init is measured against; tini -s supervises test containerds

@@ -17,6 +17,9 @@ cargo fmt --all --check
 step "build"
 scripts/build.sh
 
+step "installer image (scripts/image.sh --profile image-test: unoptimised static binaries)"
+scripts/image.sh --profile image-test >/dev/null
+
 step "clippy"
 cargo clippy --all-targets -- -D warnings
 RUSTFLAGS="-C linker=musl-gcc -C target-feature=+crt-static -C relocation-model=static" \

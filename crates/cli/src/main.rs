@@ -4,6 +4,7 @@
 mod agent;
 mod events;
 mod install;
+mod label_node;
 mod scan;
 
 use std::io::IsTerminal;
@@ -42,6 +43,9 @@ enum Command {
     /// The node agent (runs in the DaemonSet): Kubernetes Events on the pods undertaker reaped,
     /// leaked or could not kill processes in, and Prometheus metrics.
     Agent(agent::AgentArgs),
+    /// Set (or with --remove, remove) this node's `undertaker.io/installed=true` label, which
+    /// the RuntimeClass schedules on (the DaemonSet runs it after installing).
+    LabelNode(label_node::LabelNodeArgs),
 }
 
 /// Exit codes besides 0 (success) and 2 (usage error, from clap).
@@ -73,6 +77,7 @@ async fn main() -> ExitCode {
         },
         Command::Events(args) => events::events(args).await,
         Command::Agent(args) => agent::agent(args).await,
+        Command::LabelNode(args) => label_node::label_node(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

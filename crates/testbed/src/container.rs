@@ -307,20 +307,23 @@ impl Container {
             })
     }
 
+    /// The container's exit code if it has exited, else `None`.
+    pub async fn exit_code(&self) -> Result<Option<i32>> {
+        let status = self.status().await?;
+        let exited = status.state == api::ContainerState::ContainerExited as i32;
+        Ok(exited.then_some(status.exit_code))
+    }
+
     /// Waits until the container has exited and returns its exit code.
     pub async fn wait_exited(&self, timeout: Duration) -> Result<i32> {
         let started = Instant::now();
         loop {
-            let status = self.status().await?;
-            if status.state == api::ContainerState::ContainerExited as i32 {
-                return Ok(status.exit_code);
+            if let Some(code) = self.exit_code().await? {
+                return Ok(code);
             }
             if started.elapsed() >= timeout {
                 return Err(TestbedError::Timeout {
-                    what: format!(
-                        "container {} ({}) to exit, state {}",
-                        self.name, self.id, status.state
-                    ),
+                    what: format!("container {} ({}) to exit", self.name, self.id),
                     timeout,
                 });
             }

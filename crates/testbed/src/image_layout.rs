@@ -16,6 +16,16 @@ pub struct ImageSpec<'a> {
     pub name: &'a str,
     pub entrypoint: &'a [&'a str],
     pub cmd: &'a [&'a str],
+    /// The image's environment; empty: `PATH` only, the usual directories.
+    pub env: &'a [&'a str],
+}
+
+/// A regular file to add to a root filesystem layer, at `path` (relative, its parent
+/// directories made as needed).
+pub struct LayerFile {
+    pub path: String,
+    pub mode: u32,
+    pub bytes: Vec<u8>,
 }
 
 /// A content-addressed blob of the layout.
@@ -54,8 +64,17 @@ pub fn oci_architecture() -> &'static str {
 /// The root filesystem every test image shares: busybox with a symlink per applet, root and
 /// nobody (65534) in /etc/passwd and /etc/group, a world-writable /tmp.
 pub fn busybox_rootfs_layer(busybox: &[u8], applets: &[String]) -> std::io::Result<Vec<u8>> {
+    busybox_rootfs_layer_with(busybox, applets, &[])
+}
+
+/// [`busybox_rootfs_layer`] plus `files`; a file replaces the applet link of its path.
+pub fn busybox_rootfs_layer_with(
+    busybox: &[u8],
+    applets: &[String],
+    files: &[LayerFile],
+) -> std::io::Result<Vec<u8>> {
     let mut layer = tar::Builder::new(Vec::new());
-    for (dir, mode) in [
+    let base_dirs = [
         ("bin", 0o755),
         ("dev", 0o755),
         ("etc", 0o755),
@@ -66,8 +85,27 @@ pub fn busybox_rootfs_layer(busybox: &[u8], applets: &[String]) -> std::io::Resu
         ("usr", 0o755),
         ("usr/bin", 0o755),
         ("var", 0o755),
-    ] {
-        append_entry(&mut layer, dir, tar::EntryType::Directory, mode, &[], None)?;
+    ];
+    let mut dirs: Vec<(String, u32)> = base_dirs
+        .iter()
+        .map(|(dir, mode)| (dir.to_string(), *mode))
+        .collect();
+    for file in files {
+        let ancestors: Vec<String> = std::path::Path::new(&file.path)
+            .ancestors()
+            .skip(1)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map(|dir| dir.to_string_lossy().into_owned())
+            .collect();
+        // Outermost first, so a tar reader makes each before what it holds.
+        for dir in ancestors.into_iter().rev() {
+            if !dirs.iter().any(|(known, _)| *known == dir) {
+                dirs.push((dir, 0o755));
+            }
+        }
+    }
+    for (dir, mode) in &dirs {
+        append_entry(&mut layer, dir, tar::EntryType::Directory, *mode, &[], None)?;
     }
     append_entry(
         &mut layer,
@@ -79,6 +117,9 @@ pub fn busybox_rootfs_layer(busybox: &[u8], applets: &[String]) -> std::io::Resu
     )?;
     for applet in applets.iter().filter(|applet| applet.as_str() != "busybox") {
         let path = format!("bin/{applet}");
+        if files.iter().any(|file| file.path == path) {
+            continue;
+        }
         append_entry(
             &mut layer,
             &path,
@@ -107,6 +148,16 @@ pub fn busybox_rootfs_layer(busybox: &[u8], applets: &[String]) -> std::io::Resu
         group.as_bytes(),
         None,
     )?;
+    for file in files {
+        append_entry(
+            &mut layer,
+            &file.path,
+            tar::EntryType::Regular,
+            file.mode,
+            &file.bytes,
+            None,
+        )?;
+    }
     layer.into_inner()
 }
 
@@ -191,7 +242,12 @@ pub fn image_layout_archive(layer: Vec<u8>, images: &[ImageSpec<'_>]) -> std::io
 }
 
 fn image_config(image: &ImageSpec<'_>, layer_digest: &str) -> serde_json::Value {
-    let mut config = json!({ "Env": [PATH_ENV], "WorkingDir": "/" });
+    let env: &[&str] = if image.env.is_empty() {
+        &[PATH_ENV]
+    } else {
+        image.env
+    };
+    let mut config = json!({ "Env": env, "WorkingDir": "/" });
     if !image.entrypoint.is_empty() {
         config["Entrypoint"] = json!(image.entrypoint);
     }
@@ -204,7 +260,7 @@ fn image_config(image: &ImageSpec<'_>, layer_digest: &str) -> serde_json::Value 
         "config": config,
         // The layer is stored uncompressed, so its diff id is its digest.
         "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
-        "history": [{ "created_by": "undertaker-testbed", "comment": "static busybox" }],
+        "history": [{ "created_by": "undertaker-testbed", "comment": "static busybox and static binaries" }],
     })
 }
 
@@ -254,6 +310,47 @@ mod tests {
     }
 
     #[test]
+    fn added_files_get_their_parent_directories_and_replace_applet_links() {
+        let files = [
+            LayerFile {
+                path: "opt/undertaker/bin/undertaker".into(),
+                mode: 0o755,
+                bytes: b"cli".to_vec(),
+            },
+            LayerFile {
+                path: "bin/sh".into(),
+                mode: 0o755,
+                bytes: b"a real shell".to_vec(),
+            },
+        ];
+        let layer =
+            busybox_rootfs_layer_with(b"fake", &["sh".into(), "ls".into()], &files).expect("layer");
+        let mut reader = tar::Archive::new(&layer[..]);
+        let order: Vec<String> = reader
+            .entries()
+            .expect("entries")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .path()
+                    .expect("path")
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        let at = |path: &str| order.iter().position(|p| p == path).expect(path);
+        assert!(at("opt") < at("opt/undertaker"));
+        assert!(at("opt/undertaker") < at("opt/undertaker/bin"));
+        assert!(at("opt/undertaker/bin") < at("opt/undertaker/bin/undertaker"));
+        assert_eq!(order.iter().filter(|p| *p == "bin/sh").count(), 1);
+        let entries = entries(&layer);
+        assert_eq!(entries["opt/undertaker/bin/undertaker"].1, b"cli");
+        assert_eq!(entries["bin/sh"].0, tar::EntryType::Regular);
+        assert_eq!(entries["bin/sh"].1, b"a real shell");
+        assert_eq!(entries["bin/ls"].2.as_deref(), Some("busybox"));
+    }
+
+    #[test]
     fn archive_blobs_match_their_digests_and_index_names_images() {
         let layer = busybox_rootfs_layer(b"fake", &["sh".into()]).expect("layer");
         let layer_digest = sha256_digest(&layer);
@@ -262,11 +359,13 @@ mod tests {
                 name: "docker.io/library/busybox:t",
                 entrypoint: &[],
                 cmd: &["sh"],
+                env: &[],
             },
             ImageSpec {
                 name: "registry.k8s.io/pause:t",
                 entrypoint: &["sleep", "infinity"],
                 cmd: &[],
+                env: &[],
             },
         ];
         let archive = image_layout_archive(layer, &images).expect("archive");

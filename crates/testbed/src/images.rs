@@ -58,11 +58,13 @@ fn build_cached_archive() -> Result<PathBuf> {
             name: BUSYBOX_IMAGE,
             entrypoint: &[],
             cmd: &["sh"],
+            env: &[],
         },
         ImageSpec {
             name: PAUSE_IMAGE,
             entrypoint: &["/bin/sleep", "infinity"],
             cmd: &[],
+            env: &[],
         },
     ];
     let archive =
@@ -76,7 +78,7 @@ fn build_cached_archive() -> Result<PathBuf> {
 }
 
 /// Every applet this busybox has, so tests may use any of them by name.
-fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
+pub(crate) fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
     let output = Command::new(busybox)
         .arg("--list")
         .output()

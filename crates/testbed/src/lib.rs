@@ -34,6 +34,7 @@ mod host;
 mod host_processes;
 mod image_layout;
 mod images;
+mod installer_image;
 mod layout;
 mod leftovers;
 mod network;
@@ -41,6 +42,7 @@ mod pod;
 mod procfs;
 pub mod stream;
 mod testbed;
+mod tree_snapshot;
 
 pub use config::{RUNC_RUNTIME_TYPE, UNDERTAKER_RUNTIME_TYPE};
 pub use container::{Container, ContainerBuilder, ExecOutput};
@@ -55,6 +57,10 @@ pub use freezer::{cgroup_dirs, remove_cgroup_tree, FrozenProcess};
 pub use host::{ensure_host_packages, find_program, is_root};
 pub use host_processes::{processes_in_cgroup, processes_matching, HostProcess};
 pub use images::{test_images_archive, BUSYBOX_IMAGE, PAUSE_IMAGE};
+pub use installer_image::{
+    installer_image_archive, InstallerFiles, CA_BUNDLE, INSTALLER_BINARIES, INSTALLER_BIN_DIR,
+    INSTALLER_IMAGE,
+};
 pub use leftovers::{Leftovers, ProcessInfo};
 pub use network::{Network, NETWORK_ENV, POD_SUBNET};
 pub use pod::{PidMode, Pod, PodBuilder};
@@ -62,6 +68,7 @@ pub use procfs::{cgroup_hierarchies, cmdline, mounts_of, parse_mountinfo, MountE
 pub use testbed::{
     default_bin_dir, default_snapshotter, CtrOutput, Testbed, TestbedOptions, CRI_NAMESPACE,
 };
+pub use tree_snapshot::{tree_snapshot, TreeSnapshot};
 pub use undertaker_cri::{api, CriClient};
 pub use undertaker_events::{EventRecord, ProcessRecord};
 pub use undertaker_options::RuntimeOptions;

@@ -59,6 +59,13 @@ impl PodBuilder {
         self
     }
 
+    /// The node's network namespace (`hostNetwork: true`), whatever the testbed's network:
+    /// a pod that must reach a server on the node's loopback.
+    pub fn host_network(mut self) -> Self {
+        self.network = Network::Host;
+        self
+    }
+
     /// Lets the pod run privileged containers (CRI refuses them in an unprivileged sandbox).
     pub fn privileged(mut self, privileged: bool) -> Self {
         self.privileged = privileged;

@@ -217,12 +217,24 @@ impl Testbed {
     /// `ctr run`); for CRI's namespace, waits until CRI lists them.
     pub async fn import_test_images(&self, namespace: &str) -> Result<()> {
         let archive = test_images_archive()?;
+        self.import_images(namespace, &archive, &[BUSYBOX_IMAGE, PAUSE_IMAGE])
+            .await
+    }
+
+    /// Imports the OCI image-layout tarball `archive` into `namespace` with `ctr`; in CRI's
+    /// namespace, returns once CRI lists each of `images`.
+    pub async fn import_images(
+        &self,
+        namespace: &str,
+        archive: &Path,
+        images: &[&str],
+    ) -> Result<()> {
         let archive = archive.to_string_lossy();
         let snapshotter = format!("--snapshotter={}", self.options.snapshotter);
         self.ctr_ok(&["-n", namespace, "images", "import", &snapshotter, &archive])
             .await?;
         if namespace == CRI_NAMESPACE {
-            for image in [BUSYBOX_IMAGE, PAUSE_IMAGE] {
+            for image in images {
                 self.wait_for_cri_image(image).await?;
             }
         }

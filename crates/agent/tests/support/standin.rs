@@ -3,7 +3,8 @@
 //! test), and answers as the API server would: the Event back, 201 for a create, 200 for a
 //! patch; 404 for patches while told the Events are gone. Pods (`/api/v1/namespaces/<ns>/pods/
 //! <name>`) are answered from what the test put there: GET gives the pod or 404, DELETE takes
-//! it away; both are recorded with their query.
+//! it away; both are recorded with their query. Node calls (`/api/v1/nodes/<name>`) are
+//! recorded and answered with a bare Node of that name.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -43,6 +44,7 @@ pub struct PodCall {
 struct Shared {
     pods: Mutex<HashMap<String, Pod>>,
     pod_calls: Mutex<Vec<PodCall>>,
+    node_calls: Mutex<Vec<PodCall>>,
     received: Mutex<Vec<Received>>,
     /// Bodies that did not decode as an Event.
     rejected: Mutex<Vec<String>>,
@@ -118,6 +120,16 @@ impl StandIn {
         first_within(|| self.pod_calls(), wanted).await
     }
 
+    /// Every node call so far (the same fields as a pod call), in arrival order.
+    pub fn node_calls(&self) -> Vec<PodCall> {
+        self.shared.node_calls.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until some node call satisfies `wanted`, and returns it.
+    pub async fn wait_for_node_call(&self, wanted: impl Fn(&PodCall) -> bool) -> PodCall {
+        first_within(|| self.node_calls(), wanted).await
+    }
+
     /// From now on, patches answer 404 (the Event expired).
     pub fn forget_events(&self) {
         self.shared.events_gone.store(true, Ordering::SeqCst);
@@ -170,6 +182,18 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Full<By
     let body = request.into_body().collect().await.unwrap().to_bytes();
     if path.contains("/pods/") {
         return answer_pod(shared, method, path, query, &body);
+    }
+    if let Some(node) = path.strip_prefix("/api/v1/nodes/") {
+        let node = serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": { "name": node },
+        });
+        shared.node_calls.lock().unwrap().push(PodCall {
+            method,
+            path,
+            query,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        return reply(StatusCode::OK, serde_json::to_vec(&node).unwrap());
     }
     let event: Event = match serde_json::from_slice(&body) {
         Ok(event) => event,

@@ -1,10 +1,10 @@
 //! A fake node for the install tests: a temp host root with containerd's config from a
 //! fixture, and a directory of built binaries.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use undertaker_testbed::{tree_snapshot, TreeSnapshot};
 
 use crate::{
     HostRoot, InstallOptions, InstallOutcome, Layout, NodeOptions, Restart, UninstallOptions,
@@ -89,22 +89,8 @@ impl Node {
     }
 
     /// Every file under the host root and its content (directories as empty entries).
-    pub fn snapshot(&self) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-        fn walk(dir: &Path, root: &Path, into: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                let relative = path.strip_prefix(root).unwrap().to_path_buf();
-                if path.is_dir() {
-                    into.insert(relative, None);
-                    walk(&path, root, into);
-                } else {
-                    into.insert(relative, Some(std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        let mut files = BTreeMap::new();
-        walk(self.root.path(), self.root.path(), &mut files);
-        files
+    pub fn snapshot(&self) -> TreeSnapshot {
+        tree_snapshot(self.root.path())
     }
 }
 
