@@ -29,6 +29,22 @@ pub const RUNTIME_TYPE: &str = "io.containerd.undertaker.v2";
 pub const SHIM_BINARY: &str = "containerd-shim-undertaker-v2";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How long a thread of tokio's blocking pool outlives its last job (tokio's default is 10 s).
+/// The shim's blocking work comes in bursts (a create, a kill, an exec); once one is over, an
+/// idle shim is back to its one thread a second later, instead of waking each pool thread up
+/// 10 s later only to end it.
+pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The shim's runtime: tokio's current-thread scheduler (one thread: a shim is mostly idle,
+/// and every worker thread costs resident memory per pod) with IO, timers and a blocking pool
+/// whose threads end [`BLOCKING_THREAD_KEEP_ALIVE`] after their last job.
+pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .build()
+}
+
 /// The shim's whole `main`: `-version`, `-info`, or containerd's lifecycle actions.
 pub async fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();

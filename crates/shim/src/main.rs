@@ -1,5 +1,10 @@
-// One thread: a shim is mostly idle, and every worker thread costs resident memory per pod.
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    undertaker_shim::run().await;
+fn main() {
+    let runtime = undertaker_shim::tokio_runtime().unwrap_or_else(|e| {
+        eprintln!(
+            "{}: cannot start the tokio runtime: {e}",
+            undertaker_shim::SHIM_BINARY
+        );
+        std::process::exit(1);
+    });
+    runtime.block_on(undertaker_shim::run());
 }
