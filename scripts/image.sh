@@ -28,8 +28,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
     echo "image.sh: adding the Rust target $musl" >&2
     rustup target add "$musl"
 fi
-# The shim and the CLI link statically against musl; ring's C code builds with musl-gcc.
-CC_x86_64_unknown_linux_musl=musl-gcc \
+# The shim and the CLI link statically against musl; ring's C code builds with musl-gcc. Not
+# as static PIEs (Rust's default for musl): a PIE's .data.rel.ro is relocated in every process,
+# private memory in every pod's shim (docs/decisions.md, "The shim is not a PIE").
+CC_x86_64_unknown_linux_musl=musl-gcc RUSTFLAGS="-C relocation-model=static" \
     cargo build --quiet --profile "$profile" --locked --target "$musl" -p undertaker -p undertaker-shim
 scripts/build-init.sh >/dev/null
 cargo build --quiet -p undertaker-testbed --bin undertaker-image
