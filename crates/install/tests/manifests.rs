@@ -184,9 +184,11 @@ fn the_daemon_set_installs_privileged_with_the_host_mounted() {
         script.contains("undertaker install") && script.contains("undertaker uninstall"),
         "{script}"
     );
+    // `undertaker label-node` sets and removes NODE_LABEL (its own tests, crates/agent).
     assert!(
-        script.contains(&format!("\\\"{NODE_LABEL}\\\"")),
-        "the script labels {NODE_LABEL}: {script}"
+        script.contains("undertaker label-node\n")
+            && script.contains("undertaker label-node --remove"),
+        "the script labels the node and unlabels it: {script}"
     );
     let node_name = container
         .env
@@ -274,8 +276,8 @@ fn rbac_grants_the_service_account_what_installer_and_agent_need() {
     }
 }
 
-/// Runs the DaemonSet's script with stand-ins for `undertaker`, `curl` and `sleep` that log
-/// their arguments, and returns the log.
+/// Runs the DaemonSet's script with stand-ins for `undertaker` and `sleep` that log their
+/// arguments, and returns the log.
 fn run_script(action: &str, flags: &str) -> String {
     run_script_with(action, flags, &[])
 }
@@ -294,7 +296,6 @@ fn run_script_with(action: &str, flags: &str, env: &[(&str, &str)]) -> String {
             .unwrap();
     };
     stand_in("undertaker", "");
-    stand_in("curl", "");
     // The script idles with `sleep & wait`: end it the way the kubelet does.
     stand_in("sleep", "kill -TERM $PPID");
     let path = format!(
@@ -308,8 +309,6 @@ fn run_script_with(action: &str, flags: &str, env: &[(&str, &str)]) -> String {
         .env("NODE_NAME", "node-1")
         .env("UNDERTAKER_ACTION", action)
         .env("UNDERTAKER_FLAGS", flags)
-        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        .env("KUBERNETES_SERVICE_PORT", "443")
         .envs(env.iter().copied())
         .status()
         .unwrap();
@@ -318,7 +317,7 @@ fn run_script_with(action: &str, flags: &str, env: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn the_script_installs_then_labels_and_unlabels_before_uninstalling() {
+fn the_script_installs_labels_runs_the_agent_and_unlabels_before_uninstalling() {
     let install = run_script(
         "install",
         "--restart-command 'rc-service containerd restart'",
@@ -328,25 +327,20 @@ fn the_script_installs_then_labels_and_unlabels_before_uninstalling() {
         lines[0].starts_with("undertaker [install] [--host-root] [/host] [--from] [/opt/undertaker/bin] [--restart-command] [rc-service containerd restart]"),
         "{install}"
     );
-    assert!(
-        lines[1].starts_with("curl "),
+    assert_eq!(
+        lines[1], "undertaker [label-node]",
         "labels after installing: {install}"
     );
-    assert!(
-        lines[1].contains(&format!(
-            "[{{\"metadata\":{{\"labels\":{{\"{NODE_LABEL}\":\"true\"}}}}}}]"
-        )),
-        "{install}"
-    );
-    assert!(
-        lines[1].contains("[https://127.0.0.1:443/api/v1/nodes/node-1]"),
-        "{install}"
+    assert_eq!(
+        lines[2],
+        "undertaker [agent] [--address] [/host/run/containerd/containerd.sock] [--node-name] [node-1]",
+        "then runs the agent: {install}"
     );
 
     let uninstall = run_script("uninstall", "");
     let lines: Vec<&str> = uninstall.lines().collect();
-    assert!(
-        lines[0].contains(&format!("\"{NODE_LABEL}\":null")),
+    assert_eq!(
+        lines[0], "undertaker [label-node] [--remove]",
         "unlabels first: {uninstall}"
     );
     assert!(
