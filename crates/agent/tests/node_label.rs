@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::standin::StandIn;
+use support::standin::{kubeconfig_for, StandIn};
 use undertaker_agent::{kube_client, set_node_label, KubeConfigSource};
 
 const NODE_LABEL: &str = "undertaker.io/installed";
@@ -47,16 +47,7 @@ async fn an_unreachable_api_server_is_an_error_naming_the_label_and_the_node() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\n\
-             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n\
-             current-context: c\nusers:\n- name: u\n  user: {{}}\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = kubeconfig_for(dir.path(), &url);
     let client = kube_client(&KubeConfigSource::File(kubeconfig))
         .await
         .expect("client");

@@ -3,7 +3,8 @@
 //! systemd), a static bash at `/bin/bash` (the DaemonSet's script is bash), a CA bundle at
 //! `/etc/ssl/certs/ca-certificates.crt` (the Kubernetes client verifies against it when a
 //! kubeconfig names no CA, and fails without one), and the three static binaries in
-//! `/opt/undertaker/bin`, the directory `undertaker install --from` copies to the node. `scripts/image.sh` builds it; `ctr images import` loads it.
+//! `/opt/undertaker/bin`, the directory `undertaker install --from` copies to the node.
+//! `scripts/image.sh` builds it; `ctr images import` loads it.
 
 use std::path::Path;
 

@@ -90,15 +90,7 @@ impl StandIn {
 
     /// Writes a kubeconfig pointing at the stand-in (plain HTTP, no credentials) into `dir`.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n    server: {}\n\
-             contexts:\n- name: standin\n  context:\n    cluster: standin\n    user: standin\n    \
-             namespace: default\ncurrent-context: standin\nusers:\n- name: standin\n  user: {{}}\n",
-            self.url
-        );
-        std::fs::write(&path, text).unwrap();
-        path
+        kubeconfig_for(dir, &self.url)
     }
 
     /// Serves `pod` at its namespace and name from now on.
@@ -167,6 +159,19 @@ impl Drop for StandIn {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// Writes a kubeconfig for the API server at `url` (plain HTTP, no credentials, namespace
+/// `default`) into `dir`, and returns its path.
+pub fn kubeconfig_for(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n    server: {url}\n\
+         contexts:\n- name: standin\n  context:\n    cluster: standin\n    user: standin\n    \
+         namespace: default\ncurrent-context: standin\nusers:\n- name: standin\n  user: {{}}\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
