@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# A clean clone builds everything once: incremental caches would only add gigabytes of disk.
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 step "host packages"
 scripts/deps.sh
 
