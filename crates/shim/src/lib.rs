@@ -37,11 +37,16 @@ pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration:
 
 /// The shim's runtime: tokio's current-thread scheduler (one thread: a shim is mostly idle,
 /// and every worker thread costs resident memory per pod) with IO, timers and a blocking pool
-/// whose threads end [`BLOCKING_THREAD_KEEP_ALIVE`] after their last job.
+/// whose threads end [`BLOCKING_THREAD_KEEP_ALIVE`] after their last job. Every allocation
+/// comes from one malloc arena, and a pool thread that ends (a burst of work is over) gives
+/// the freed heap pages back to the kernel, so an idle shim keeps only what it uses.
+/// Call it before the process has other threads.
 pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    sys::use_one_malloc_arena();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .on_thread_stop(sys::release_free_heap)
         .build()
 }
 
