@@ -39,6 +39,12 @@ pub(crate) struct Container {
     /// One whole-cgroup kill at a time: a second one (a delete racing a kill) finds the
     /// cgroup empty instead of reporting the same processes again.
     pub(crate) kill_lock: tokio::sync::Mutex<()>,
+    /// Held shared by every Kill while it runs, and exclusively by the container's Delete
+    /// before it does anything: a Kill in flight always answers before the Delete does.
+    /// containerd 1.6 closes a container's connection to the shim right after its Delete
+    /// and Shutdown, so a Kill still running then (a `runc kill` of the TERM whose exit
+    /// outran it) failed the stop with `ttrpc: closed`.
+    pub(crate) kills_in_flight: tokio::sync::RwLock<()>,
     pub(crate) reporter: Reporter,
     /// Where undertaker-init is in the container and how it runs; `None` without it.
     pub(crate) injection: Option<(Injection, InitSettings)>,

@@ -178,6 +178,7 @@ impl Core {
             io_owner,
             cgroup,
             kill_lock: tokio::sync::Mutex::new(()),
+            kills_in_flight: tokio::sync::RwLock::new(()),
             reporter,
             injection,
             stuck: AtomicBool::new(false),

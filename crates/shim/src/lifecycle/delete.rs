@@ -23,6 +23,13 @@ impl Core {
     /// Deletes the init (the whole container) or an exec; returns its pid and exit.
     pub(crate) async fn delete(self: &Arc<Self>, id: &str, exec_id: &str) -> Result<(u32, Exit)> {
         let container = self.container(id)?;
+        // The container's Delete answers only after every Kill in flight has (see
+        // `Container::kills_in_flight`); an exec's Delete closes nothing.
+        let _no_kill_in_flight = if exec_id.is_empty() {
+            Some(container.kills_in_flight.write().await)
+        } else {
+            None
+        };
         let p = container.process(exec_id)?;
         p.transition(
             &[Status::Created, Status::Stopped],

@@ -27,6 +27,7 @@ impl Core {
         all: bool,
     ) -> Result<()> {
         let container = self.container(id)?;
+        let _in_flight = container.kills_in_flight.read().await;
         let p = container.process(exec_id)?;
         match p.status() {
             Status::Stopped | Status::Deleted => {

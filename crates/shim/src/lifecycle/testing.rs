@@ -64,11 +64,28 @@ impl Gate {
         }
     }
 
+    /// Closes the gate until the guard is dropped: a test that fails while something waits
+    /// at the gate then ends instead of hanging in the runtime's shutdown, which waits for
+    /// its blocking threads.
+    pub(crate) fn closed_until_dropped(self: &Arc<Self>) -> OpensOnDrop {
+        self.close();
+        OpensOnDrop(self.clone())
+    }
+
     /// Resolves once something waits at the gate.
     pub(crate) async fn reached(&self) {
         while !self.waiting.load(Ordering::SeqCst) {
             let _ = tokio::time::timeout(Duration::from_millis(50), self.reached.notified()).await;
         }
+    }
+}
+
+/// Opens its gate when dropped.
+pub(crate) struct OpensOnDrop(Arc<Gate>);
+
+impl Drop for OpensOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
     }
 }
 

@@ -249,10 +249,10 @@ async fn an_init_held_by_an_unkillable_process_is_reported_exited_and_deleted_on
 }
 
 #[tokio::test]
-async fn a_kill_in_flight_when_the_last_container_is_deleted_holds_the_shim_until_it_replies() {
+async fn a_kill_in_flight_answers_before_its_containers_delete_and_the_shim_exits_after_both() {
     let h = Harness::new();
     let pid = h.run("c1").await;
-    h.runtime.kill_gate.close();
+    let gate = h.runtime.kill_gate.closed_until_dropped();
     // What the service does for a Kill: a request hold, the work detached.
     let core = h.core.clone();
     let request = h.core.life().hold();
@@ -266,20 +266,47 @@ async fn a_kill_in_flight_when_the_last_container_is_deleted_holds_the_shim_unti
         result
     });
     h.runtime.kill_gate.reached().await;
-    // Meanwhile the init exits, containerd deletes the container and shuts the shim down.
+    // Meanwhile the init exits (the TERM outran its `runc kill`) and containerd deletes the
+    // container; containerd 1.6 closes the container's connection once Delete answers.
     h.exit(pid, 143);
+    h.published(TASK_EXIT_EVENT_TOPIC, 1).await;
+    let core = h.core.clone();
+    let mut delete = tokio::spawn(async move { core.delete("c1", "").await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut delete)
+            .await
+            .is_err(),
+        "Delete must not answer while a Kill of its container is in flight"
+    );
+    assert!(!kill.is_finished());
+    drop(gate);
+    kill.await.unwrap().unwrap();
+    delete.await.unwrap().unwrap();
+    assert!(h.core.shutdown(), "no container is left");
+    assert!(
+        h.exits_within(Duration::from_secs(10)).await,
+        "exits once nothing is in flight"
+    );
+}
+
+#[tokio::test]
+async fn a_request_in_flight_when_the_last_container_is_deleted_holds_the_shim_until_it_replies() {
+    let h = Harness::new();
+    let pid = h.run("c1").await;
+    // A request of any kind (a State, a Pids) still being handled.
+    let request = h.core.life().hold();
+    h.exit(pid, 0);
     h.published(TASK_EXIT_EVENT_TOPIC, 1).await;
     h.core.delete("c1", "").await.unwrap();
     assert!(h.core.shutdown(), "no container is left");
     assert!(
         !h.exits_within(Duration::from_millis(50)).await,
-        "the shim must not exit with the Kill still in flight"
+        "the shim must not exit with a request still in flight"
     );
-    h.runtime.kill_gate.open();
-    kill.await.unwrap().unwrap();
+    drop(request);
     assert!(
         h.exits_within(Duration::from_secs(10)).await,
-        "exits once the Kill replied"
+        "exits once the request replied"
     );
 }
 
