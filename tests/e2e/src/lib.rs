@@ -93,10 +93,22 @@ where
     F: FnOnce(std::sync::Arc<Testbed>, Handler) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    run_scenario_with(test, handler, TestbedOptions::default(), scenario).await
+}
+
+/// [`run_scenario`] on a testbed started with `options`.
+pub async fn run_scenario_with<F, Fut>(
+    test: &str,
+    handler: Handler,
+    options: TestbedOptions,
+    scenario: F,
+) where
+    F: FnOnce(std::sync::Arc<Testbed>, Handler) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     if !undertaker_testbed::is_root() {
         return skip(test, "needs root (runs containerd)");
     }
-    let options = TestbedOptions::default();
     if let Some(reason) = handler.missing(&options.bin_dir) {
         return skip(test, &reason);
     }
