@@ -14,4 +14,4 @@ pub mod wait;
 pub mod workloads;
 
 pub use undertaker_e2e::undertaker_only;
-pub use wait::{wait_until, WAIT};
+pub use wait::{wait_for_commands, wait_until, WAIT};

@@ -2,7 +2,7 @@
 
 use undertaker_testbed::{Container, Pod};
 
-use crate::wait::{wait_until, WAIT};
+use crate::wait::wait_for_commands;
 
 /// The drain-timeout annotation.
 pub const DRAIN_ANNOTATION: &str = "undertaker.io/drain-timeout";
@@ -72,14 +72,8 @@ pub async fn run_stubborn(
         .chain([&main])
         .map(|seconds| format!("sleep {seconds}"))
         .collect();
-    wait_until("the stubborn container's sleeps to run", WAIT, || {
-        let running = container.live_processes();
-        sleeps
-            .iter()
-            .all(|sleep| running.iter().any(|process| &process.cmdline == sleep))
-            .then_some(())
-    })
-    .await?;
+    let commands: Vec<&str> = sleeps.iter().map(String::as_str).collect();
+    wait_for_commands(&container, &commands).await?;
     Ok((container, sleeps))
 }
 

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use undertaker_reliability::workloads::{exit_on_term_script, exit_on_usr1_script};
-use undertaker_reliability::{undertaker_only, wait_until, WAIT};
+use undertaker_reliability::{undertaker_only, wait_for_commands, WAIT};
 use undertaker_testbed::{api, Container, Pod, Testbed};
 
 undertaker_only!(ten_running_pods_survive_a_containerd_restart);
@@ -42,14 +42,7 @@ async fn start_pod(testbed: &Testbed, index: usize) -> anyhow::Result<(Pod, Cont
     };
     let container = pod.container("worker").shell(&script).run().await?;
     // The trap is set once the shell has started its sleep.
-    wait_until("the worker's sleep", WAIT, || {
-        container
-            .live_processes()
-            .iter()
-            .any(|process| process.cmdline == "sleep 1000")
-            .then_some(())
-    })
-    .await?;
+    wait_for_commands(&container, &["sleep 1000"]).await?;
     Ok((pod, container))
 }
 

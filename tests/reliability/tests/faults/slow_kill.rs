@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use undertaker_e2e::{run_scenario_with, Handler, IDLE_SCRIPT};
-use undertaker_reliability::{wait_until, WAIT};
+use undertaker_reliability::{wait_for_commands, WAIT};
 use undertaker_testbed::{OciRuntime, Testbed, TestbedOptions};
 
 /// Containers stopped one after the other in one long-lived pod.
@@ -77,14 +77,7 @@ async fn stops_with_a_slow_kill(testbed: Arc<Testbed>, handler: Handler) -> anyh
             .run()
             .await?;
         // The TERM trap is set once the script has started its sleep.
-        wait_until("the container's sleep", WAIT, || {
-            container
-                .live_processes()
-                .iter()
-                .any(|process| process.comm == "sleep")
-                .then_some(())
-        })
-        .await?;
+        wait_for_commands(&container, &["sleep 3600"]).await?;
         let started = Instant::now();
         let stopped = container.stop(GRACE).await;
         eprintln!(
