@@ -20,6 +20,10 @@ use crate::report::{Goal, Measurement, Unit};
 /// which forwards SIGTERM to `sleep`.
 const IDLE_COMMAND: [&str; 2] = ["sleep", "3600"];
 
+/// Issue 12's goal for each of an idle shim's memory rows (VmRSS, PSS, RssAnon): at most
+/// this fraction of runc's shim's.
+const ISSUE_12_MEMORY_RATIO: f64 = 0.45;
+
 pub(super) struct IdlePod {
     pub(super) handler: Handler,
     pub(super) pod: Pod,
@@ -195,7 +199,7 @@ fn shim_memory(shims: &[PodShim]) -> Result<Vec<Measurement>> {
             label: "shim VmRSS per idle pod (/proc/<pid>/status)".to_string(),
             title: "shim VmRSS per pod".to_string(),
             unit: Unit::Mib,
-            goal: Goal::RatioAtMost(0.5),
+            goal: Goal::RatioAtMost(ISSUE_12_MEMORY_RATIO),
             samples: rss,
             cap: None,
             detail: None,
@@ -206,7 +210,7 @@ fn shim_memory(shims: &[PodShim]) -> Result<Vec<Measurement>> {
                 .to_string(),
             title: "shim PSS per pod".to_string(),
             unit: Unit::Mib,
-            goal: Goal::None,
+            goal: Goal::RatioAtMost(ISSUE_12_MEMORY_RATIO),
             samples: pss,
             cap: None,
             detail: None,
@@ -216,7 +220,7 @@ fn shim_memory(shims: &[PodShim]) -> Result<Vec<Measurement>> {
             label: "shim RssAnon per idle pod (private heap and stacks)".to_string(),
             title: "shim RssAnon per pod".to_string(),
             unit: Unit::Mib,
-            goal: Goal::None,
+            goal: Goal::RatioAtMost(ISSUE_12_MEMORY_RATIO),
             samples: anon,
             cap: None,
             detail: None,
