@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::oneshot;
+use undertaker_cgroups::procfs;
 
 /// The machine and software a run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -114,19 +115,13 @@ pub async fn watch_load(every: Duration, mut stop: oneshot::Receiver<()>) -> Bus
 
 fn count_build_processes() -> usize {
     const BUILD_TOOLS: [&str; 5] = ["rustc", "cc1", "ld", "cc", "musl-gcc"];
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|entry| entry.file_name().to_str().is_some_and(is_pid))
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
-        .filter(|comm| BUILD_TOOLS.contains(&comm.trim()) || comm.trim().starts_with("ld."))
+    let proc_root = Path::new(procfs::HOST_PROC);
+    procfs::pids(proc_root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|pid| procfs::stat(proc_root, pid).ok().flatten())
+        .filter(|stat| BUILD_TOOLS.contains(&stat.comm.as_str()) || stat.comm.starts_with("ld."))
         .count()
-}
-
-fn is_pid(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 fn read_trimmed(path: &str) -> String {

@@ -1,10 +1,16 @@
-//! What the benchmark reads from /proc and the cgroup filesystems: a shim's memory, which
+//! What the benchmark reads from /proc (through `undertaker_cgroups::procfs`, the workspace's
+//! one reader) and the cgroup filesystems: a shim's memory, CPU time, wake-ups and fds, which
 //! shim serves which pod, and which processes are still in a container's cgroup.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use undertaker_cgroups::procfs;
+
+fn host_proc() -> &'static Path {
+    Path::new(procfs::HOST_PROC)
+}
 
 /// A shim's memory, in kB as /proc reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,12 +26,13 @@ pub struct ShimMemory {
 
 impl ShimMemory {
     pub fn read(pid: i32) -> Result<ShimMemory> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("read /proc/{pid}/status"))?;
-        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-            .with_context(|| format!("read /proc/{pid}/smaps_rollup"))?;
-        let field = |text: &str, name: &str, file: &str| {
-            number_field(text, name).with_context(|| format!("no {name} in /proc/{pid}/{file}"))
+        let gone = || format!("shim {pid} is gone");
+        let status = procfs::status(host_proc(), pid)?.with_context(gone)?;
+        let rollup = procfs::smaps_rollup(host_proc(), pid)?.with_context(gone)?;
+        let field = |fields: &procfs::Status, name: &str, file: &str| {
+            fields
+                .number(name)
+                .with_context(|| format!("no {name} in /proc/{pid}/{file}"))
         };
         Ok(ShimMemory {
             vm_rss_kb: field(&status, "VmRSS", "status")?,
@@ -33,16 +40,6 @@ impl ShimMemory {
             pss_kb: field(&rollup, "Pss", "smaps_rollup")?,
         })
     }
-}
-
-/// The number of a `Name:   1234 kB` or `Name:\t12` line.
-fn number_field(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// CPU time a process has used, from `/proc/<pid>/stat`, in milliseconds.
@@ -56,33 +53,14 @@ pub struct CpuTime {
 
 impl CpuTime {
     pub fn read(pid: i32) -> Result<CpuTime> {
-        let path = format!("/proc/{pid}/stat");
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-        let ticks = stat_ticks(&stat).with_context(|| format!("parse {path}: {stat:?}"))?;
+        let ticks =
+            procfs::cpu_ticks(host_proc(), pid)?.with_context(|| format!("pid {pid} is gone"))?;
         let per_second = clock_ticks_per_second()?;
         let ms = |ticks: u64| ticks as f64 * 1000.0 / per_second;
         Ok(CpuTime {
-            own_ms: ms(ticks.0),
-            children_ms: ms(ticks.1),
+            own_ms: ms(ticks.own),
+            children_ms: ms(ticks.waited_children),
         })
-    }
-}
-
-/// `(utime + stime, cutime + cstime)` in clock ticks from the text of `/proc/<pid>/stat`.
-fn stat_ticks(stat: &str) -> Option<(u64, u64)> {
-    // The comm is parenthesised and may hold spaces and `)`: count fields after the last `)`.
-    // Field 3 (state) is the first there; utime, stime, cutime, cstime are fields 14 to 17.
-    let (_, after_comm) = stat.rsplit_once(')')?;
-    let fields: Vec<u64> = after_comm
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .ok()?;
-    match fields[..] {
-        [utime, stime, cutime, cstime] => Some((utime + stime, cutime + cstime)),
-        _ => None,
     }
 }
 
@@ -98,24 +76,15 @@ fn clock_ticks_per_second() -> Result<f64> {
 /// (`voluntary_ctxt_switches` plus `nonvoluntary_ctxt_switches` of each
 /// `/proc/<pid>/task/<tid>/status`): how often each was woken up, or descheduled while it ran.
 pub fn thread_switches(pid: i32) -> Result<HashMap<i32, u64>> {
-    let dir = format!("/proc/{pid}/task");
     let mut threads = HashMap::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
-        let entry = entry.with_context(|| format!("read {dir}"))?;
-        let Some(tid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse().ok())
-        else {
-            continue;
-        };
-        let path = entry.path().join("status");
+    for tid in procfs::threads(host_proc(), pid)? {
         // A thread that exited since the listing is not there any more.
-        let Ok(status) = std::fs::read_to_string(&path) else {
+        let Some(status) = procfs::thread_status(host_proc(), pid, tid)? else {
             continue;
         };
-        let switches = status_switches(&status)
-            .with_context(|| format!("no context switches in {}", path.display()))?;
+        let switches = status
+            .context_switches()
+            .with_context(|| format!("no context switches in /proc/{pid}/task/{tid}/status"))?;
         threads.insert(tid, switches);
     }
     Ok(threads)
@@ -133,34 +102,19 @@ pub fn wakeups_between(before: &HashMap<i32, u64>, after: &HashMap<i32, u64>) ->
     grown + exited as u64
 }
 
-fn status_switches(status: &str) -> Option<u64> {
-    Some(
-        number_field(status, "voluntary_ctxt_switches")?
-            + number_field(status, "nonvoluntary_ctxt_switches")?,
-    )
-}
-
 /// How many file descriptors a process has open (entries of `/proc/<pid>/fd`).
 pub fn open_fds(pid: i32) -> Result<usize> {
-    let dir = format!("/proc/{pid}/fd");
-    Ok(std::fs::read_dir(&dir)
-        .with_context(|| format!("read {dir}"))?
-        .count())
+    Ok(procfs::open_fds(host_proc(), pid)?
+        .with_context(|| format!("pid {pid} is gone"))?
+        .len())
 }
 
 /// The shims serving containerd at `socket`, by the id they were started for (`-id`, the
 /// pod sandbox's id: one shim per pod), with the binary they run.
 pub fn shims_by_id(socket: &Path) -> HashMap<String, (i32, String)> {
     let socket = socket.to_string_lossy();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
-    };
     let mut shims = HashMap::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|name| name.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in procfs::pids(host_proc()).unwrap_or_default() {
         let args = undertaker_testbed::cmdline(pid);
         let Some(binary) = args
             .first()
@@ -241,28 +195,6 @@ impl CgroupWatch {
 mod tests {
     use super::*;
 
-    /// A real line of /proc/<pid>/stat, with a comm that holds a space and a parenthesis.
-    const STAT: &str = "4242 (shim (v2) x) S 1 4242 4242 0 -1 4194560 1861 0 0 0 \
-                        37 12 5 7 20 0 11 0 2203 1259929600 1593 18446744073709551615";
-
-    #[test]
-    fn stat_ticks_add_user_and_system_time_after_the_comm() {
-        assert_eq!(stat_ticks(STAT), Some((49, 12)));
-    }
-
-    #[test]
-    fn a_short_stat_has_no_ticks() {
-        assert_eq!(stat_ticks("4242 (shim) S 1 4242"), None);
-        assert_eq!(stat_ticks("no comm at all"), None);
-    }
-
-    #[test]
-    fn status_switches_add_both_kinds_and_need_both() {
-        let status = "Name:\tshim\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t3\n";
-        assert_eq!(status_switches(status), Some(123));
-        assert_eq!(status_switches("voluntary_ctxt_switches:\t120\n"), None);
-    }
-
     #[test]
     fn wakeups_count_growth_new_threads_and_one_per_exited_thread() {
         let before = HashMap::from([(1, 100), (2, 50), (3, 7)]);
@@ -273,14 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn number_fields_are_found_by_their_whole_name() {
-        let status = "VmRSS:\t   6544 kB\nRssAnon:\t    1228 kB\n";
-        assert_eq!(number_field(status, "RssAnon"), Some(1228));
-        assert_eq!(number_field(status, "Rss"), None);
-    }
-
-    #[test]
-    fn this_process_has_cpu_time_switches_and_fds() {
+    fn this_process_has_cpu_time_switches_memory_and_fds() {
         let me = std::process::id() as i32;
         // Burn CPU until a clock tick has been counted (a tick is 10 ms at USER_HZ 100).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -296,5 +221,10 @@ mod tests {
         );
         // stdin, stdout, stderr at least.
         assert!(open_fds(me).expect("fds") >= 3);
+        let memory = ShimMemory::read(me).expect("memory");
+        assert!(
+            memory.vm_rss_kb >= memory.rss_anon_kb && memory.pss_kb > 0,
+            "{memory:?}"
+        );
     }
 }

@@ -338,6 +338,9 @@ fn kernel_reaps(args: &[String]) -> Result<i32> {
 
 /// `show-state`: says its open fds, its blocked and ignored signal masks, and its UNDERTAKER_*
 /// variables, one per line (`fd 0`, `SigBlk: ...`, `SigIgn: ...`, `env NAME=VALUE`).
+///
+/// It reads `/proc/self`, not `/proc/<pid>` through the workspace's /proc reader: it may run in
+/// a PID namespace whose /proc is the host's, where its own pid names another process.
 fn show_state() -> Result<i32> {
     let mut fds: Vec<i32> = fs::read_dir("/proc/self/fd")?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())

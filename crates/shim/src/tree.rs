@@ -98,22 +98,21 @@ mod tests {
         // The sleeps were children of sh; once it is reaped they are re-parented
         // and reaped by whoever reaps here; make sure they are dead.
         for p in killed.iter().filter(|p| p.pid != root) {
+            let proc_root = Path::new(procfs::HOST_PROC);
+            let dead = || {
+                procfs::stat(proc_root, p.pid)
+                    .unwrap()
+                    .is_none_or(|stat| stat.is_zombie_or_dead())
+            };
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            loop {
-                let state =
-                    std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap_or_default();
-                if state.is_empty() || state.contains(") Z") || std::time::Instant::now() > deadline
-                {
-                    break;
-                }
+            while !dead() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            let state =
-                std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap_or_default();
             assert!(
-                state.is_empty() || state.contains(") Z"),
-                "{} still alive: {state}",
-                p.pid
+                dead(),
+                "{} still alive: {:?}",
+                p.pid,
+                procfs::stat(proc_root, p.pid)
             );
         }
     }

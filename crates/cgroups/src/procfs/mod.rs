@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use crate::error::{is_vanished, CgroupError};
 use crate::membership::parse_proc_cgroup;
 
+mod accounting;
 mod mountinfo;
 
+pub use accounting::{cpu_ns, cpu_ticks, open_fds, smaps_rollup, thread_status, threads, CpuTicks};
 pub use mountinfo::{parse_mountinfo, Mount};
 
 /// The host's proc root.
@@ -97,17 +99,7 @@ pub fn pids(proc_root: &Path) -> Result<Vec<i32>, CgroupError> {
 }
 
 pub fn stat(proc_root: &Path, pid: i32) -> Result<Option<Stat>, CgroupError> {
-    let path = pid_file(proc_root, pid, "stat");
-    let Some(content) = read_optional(pid, &path)? else {
-        return Ok(None);
-    };
-    parse_stat(&content)
-        .map(Some)
-        .ok_or_else(|| CgroupError::ReadProcess {
-            pid,
-            path,
-            source: io::Error::new(io::ErrorKind::InvalidData, "malformed stat line"),
-        })
+    read_parsed(proc_root, pid, "stat", parse_stat, "malformed stat line")
 }
 
 pub fn status(proc_root: &Path, pid: i32) -> Result<Option<Status>, CgroupError> {
@@ -129,26 +121,11 @@ pub fn cmdline(proc_root: &Path, pid: i32) -> Result<Option<Vec<String>>, Cgroup
 
 /// `pid`'s children, from every one of its threads' `task/<tid>/children` lists.
 pub fn children(proc_root: &Path, pid: i32) -> Result<Vec<i32>, CgroupError> {
-    let dir = pid_file(proc_root, pid, "task");
-    let tasks = match std::fs::read_dir(&dir) {
-        Ok(tasks) => tasks,
-        Err(err) if is_vanished(&err) => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(CgroupError::ReadProcess {
-                pid,
-                path: dir,
-                source,
-            })
-        }
-    };
+    let tasks = pid_file(proc_root, pid, "task");
     let mut found = Vec::new();
-    for task in tasks {
-        let task = task.map_err(|source| CgroupError::ReadProcess {
-            pid,
-            path: dir.clone(),
-            source,
-        })?;
-        let Some(list) = read_optional(pid, &task.path().join("children"))? else {
+    for tid in threads(proc_root, pid)? {
+        let list = tasks.join(tid.to_string()).join("children");
+        let Some(list) = read_optional(pid, &list)? else {
             continue;
         };
         found.extend(
@@ -219,6 +196,28 @@ pub(crate) fn parse_stat(content: &str) -> Option<Stat> {
 
 pub(crate) fn pid_file(proc_root: &Path, pid: i32, name: &str) -> PathBuf {
     proc_root.join(pid.to_string()).join(name)
+}
+
+/// `/proc/<pid>/<name>` parsed, `None` when the process is gone; what `parse` rejects is an
+/// error naming the file and saying `what` was wrong.
+pub(crate) fn read_parsed<T>(
+    proc_root: &Path,
+    pid: i32,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    what: &str,
+) -> Result<Option<T>, CgroupError> {
+    let path = pid_file(proc_root, pid, name);
+    let Some(content) = read_optional(pid, &path)? else {
+        return Ok(None);
+    };
+    parse(&content)
+        .map(Some)
+        .ok_or_else(|| CgroupError::ReadProcess {
+            pid,
+            path,
+            source: io::Error::new(io::ErrorKind::InvalidData, what.to_owned()),
+        })
 }
 
 /// A `/proc/<pid>/...` file, `None` when the process is gone.

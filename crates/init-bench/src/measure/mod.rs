@@ -67,12 +67,8 @@ pub const KERNEL_REAPED: &str = "kernel-reaped";
 
 /// CPU time a process has used so far (`/proc/<pid>/schedstat`, nanoseconds on the CPU).
 pub fn cpu_ns(pid: Pid) -> Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))?;
-    text.split_whitespace()
-        .next()
-        .context("empty schedstat")?
-        .parse()
-        .context("schedstat")
+    let proc_root = std::path::Path::new(procfs::HOST_PROC);
+    procfs::cpu_ns(proc_root, pid.as_raw())?.with_context(|| format!("pid {pid} is gone"))
 }
 
 /// A `Name:   value kB` field of /proc/<pid>/status, as a number.
