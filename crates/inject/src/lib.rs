@@ -2,11 +2,13 @@
 //! (or as a child subreaper where the container shares a PID namespace), and
 //! reads the `undertaker.io/` annotations that tune or disable it.
 //!
-//! Pure functions over [`oci_spec::runtime::Spec`]: the shim reads and writes
-//! `config.json`; nothing here touches the filesystem, so it can be fuzzed.
+//! Pure functions over [`Spec`], the spec as JSON that keeps every field it was read with:
+//! the shim reads and writes `config.json`; nothing here touches the filesystem, so it can
+//! be fuzzed.
 
 mod annotations;
 mod rewrite;
+mod spec;
 mod termination;
 
 pub use annotations::{
@@ -16,6 +18,7 @@ pub use annotations::{
 pub use rewrite::{
     init_args, inject, wrap_exec, InjectError, Injection, INIT_DIR_IN_DEV, INIT_DIR_IN_ROOT,
 };
+pub use spec::{MountRef, Process, Spec};
 pub use termination::{
     mounted_host_file, termination_message_path, ANNOTATION_TERMINATION_MESSAGE,
     ANNOTATION_TERMINATION_MESSAGE_PATH, DEFAULT_TERMINATION_MESSAGE_PATH,

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{Mount, MountBuilder, Process, Spec};
+use serde_json::json;
 
 use crate::annotations::InitSettings;
+use crate::spec::{Process, Spec};
 
 /// Where the init goes when the spec mounts a tmpfs on /dev (CRI and ctr
 /// always do): nothing is created in the image's filesystem.
@@ -19,10 +20,10 @@ pub enum InjectError {
     NoProcess,
     #[error("the OCI spec's process has no arguments")]
     NoArgs,
+    #[error("the OCI spec's {0}")]
+    Malformed(String),
     #[error("init path {0} is not absolute")]
     RelativeInit(String),
-    #[error("building the init's mount: {0}")]
-    Mount(String),
 }
 
 /// What [`inject`] did, for the shim to wrap exec processes the same way.
@@ -57,11 +58,9 @@ pub fn init_args(
 }
 
 fn has_dev_tmpfs(spec: &Spec) -> bool {
-    spec.mounts().as_ref().is_some_and(|mounts| {
-        mounts
-            .iter()
-            .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs"))
-    })
+    spec.mounts()
+        .iter()
+        .any(|m| Path::new(m.destination) == Path::new("/dev") && m.typ == Some("tmpfs"))
 }
 
 /// Rewrites `spec` so `init_source` (a host path) runs as the container's init,
@@ -82,38 +81,26 @@ pub fn inject(
     };
     let init_path = format!("{dir}/init");
 
-    let mut process: Process = spec.process().clone().ok_or(InjectError::NoProcess)?;
-    let original = process
-        .args()
-        .as_ref()
-        .filter(|a| !a.is_empty())
-        .ok_or(InjectError::NoArgs)?;
-    let mut args = init_args(&init_path, settings, report_fd, false);
-    args.extend(original.iter().cloned());
-
-    let mount = init_mount(init_source, &init_path)?;
-    let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.retain(|m| m.destination() != Path::new(&init_path));
+    let mut process = spec.process().ok_or(InjectError::NoProcess)?;
+    prepend_init(
+        &mut process,
+        init_args(&init_path, settings, report_fd, false),
+    )?;
     // Last, so that it lands on top of the /dev tmpfs.
-    mounts.push(mount);
-    spec.set_mounts(Some(mounts));
-
-    process.set_args(Some(args));
-    spec.set_process(Some(process));
+    spec.replace_mount(
+        &init_path,
+        json!({
+            "destination": init_path,
+            "type": "bind",
+            "source": init_source.to_string_lossy(),
+            "options": ["bind", "ro", "nosuid", "nodev"],
+        }),
+    );
+    spec.set_process(process);
     Ok(Injection { init_path })
 }
 
-fn init_mount(source: &Path, destination: &str) -> Result<Mount, InjectError> {
-    MountBuilder::default()
-        .destination(destination)
-        .typ("bind")
-        .source(source)
-        .options(["bind", "ro", "nosuid", "nodev"].map(String::from).to_vec())
-        .build()
-        .map_err(|e| InjectError::Mount(e.to_string()))
-}
-
-/// Wraps an exec process (its OCI `Process`) with the init in subreaper mode,
+/// Wraps an exec process (its OCI process spec) with the init in subreaper mode,
 /// so that what the exec leaves behind is reaped and killed with it.
 pub fn wrap_exec(
     process: &mut Process,
@@ -121,14 +108,20 @@ pub fn wrap_exec(
     settings: &InitSettings,
     report_fd: Option<u32>,
 ) -> Result<(), InjectError> {
+    let init = init_args(&injection.init_path, settings, report_fd, true);
+    prepend_init(process, init)
+}
+
+/// `init` followed by the process's own arguments, which must be there.
+fn prepend_init(process: &mut Process, mut init: Vec<String>) -> Result<(), InjectError> {
     let original = process
         .args()
-        .as_ref()
-        .filter(|a| !a.is_empty())
+        .transpose()
+        .map_err(InjectError::Malformed)?
+        .filter(|args| !args.is_empty())
         .ok_or(InjectError::NoArgs)?;
-    let mut args = init_args(&injection.init_path, settings, report_fd, true);
-    args.extend(original.iter().cloned());
-    process.set_args(Some(args));
+    init.extend(original);
+    process.set_args(init);
     Ok(())
 }
 
@@ -141,7 +134,11 @@ mod tests {
     use super::*;
 
     fn spec(json: &str) -> Spec {
-        serde_json::from_str(json).unwrap()
+        Spec::from_slice(json.as_bytes()).unwrap()
+    }
+
+    fn args(spec: &Spec) -> Vec<String> {
+        spec.process().unwrap().args().unwrap().unwrap()
     }
 
     const CRI_LIKE: &str = r#"{
@@ -171,9 +168,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(injection.init_path, "/dev/.undertaker/init");
-        let args = s.process().as_ref().unwrap().args().clone().unwrap();
         assert_eq!(
-            args,
+            args(&s),
             [
                 "/dev/.undertaker/init",
                 "--scope",
@@ -188,23 +184,22 @@ mod tests {
                 "echo hi"
             ]
         );
-        let mounts = s.mounts().clone().unwrap();
+        let mounts = s.mounts();
         let last = mounts.last().unwrap();
-        assert_eq!(last.destination(), Path::new("/dev/.undertaker/init"));
-        assert_eq!(
-            last.source().as_deref(),
-            Some(Path::new("/run/undertaker/init"))
-        );
-        let options = last.options().clone().unwrap();
+        assert_eq!(last.destination, "/dev/.undertaker/init");
+        assert_eq!(last.typ, Some("bind"));
+        assert_eq!(last.source, Some("/run/undertaker/init"));
         for o in ["bind", "ro", "nosuid", "nodev"] {
-            assert!(options.contains(&o.to_string()), "{options:?} lacks {o}");
+            assert!(last.options.contains(&o), "{:?} lacks {o}", last.options);
         }
         assert_eq!(mounts.len(), 4, "the other mounts stay");
+        let written: serde_json::Value = serde_json::from_slice(&s.to_vec()).unwrap();
+        let original: serde_json::Value = serde_json::from_str(CRI_LIKE).unwrap();
         assert_eq!(
-            s.root().as_ref().unwrap().readonly(),
-            Some(true),
+            written["root"], original["root"],
             "a read-only root stays read-only"
         );
+        assert_eq!(written["process"]["user"], original["process"]["user"]);
     }
 
     #[test]
@@ -214,9 +209,8 @@ mod tests {
         );
         let injection = inject(&mut s, Path::new("/i"), &InitSettings::default(), None).unwrap();
         assert_eq!(injection.init_path, "/.undertaker/init");
-        let args = s.process().as_ref().unwrap().args().clone().unwrap();
         assert_eq!(
-            args,
+            args(&s),
             [
                 "/.undertaker/init",
                 "--scope",
@@ -236,10 +230,8 @@ mod tests {
         inject(&mut s, Path::new("/i"), &InitSettings::default(), None).unwrap();
         let n = s
             .mounts()
-            .clone()
-            .unwrap()
             .iter()
-            .filter(|m| m.destination() == Path::new("/dev/.undertaker/init"))
+            .filter(|m| m.destination == "/dev/.undertaker/init")
             .count();
         assert_eq!(n, 1);
     }
@@ -258,6 +250,10 @@ mod tests {
             inject(&mut s, Path::new("/i"), &InitSettings::default(), None),
             Err(InjectError::NoArgs)
         );
+        let mut s = spec(r#"{"process":{"args":["sh",["-c"]]}}"#);
+        let err = inject(&mut s, Path::new("/i"), &InitSettings::default(), None).unwrap_err();
+        assert!(matches!(err, InjectError::Malformed(_)), "{err:?}");
+        assert!(err.to_string().contains("process.args"), "{err}");
         let mut s = spec(CRI_LIKE);
         assert!(matches!(
             inject(
@@ -272,15 +268,15 @@ mod tests {
 
     #[test]
     fn exec_processes_run_under_a_subreaper_init() {
-        let mut p: Process = serde_json::from_str(
-            r#"{"args":["sh","-c","sleep 1 &"],"cwd":"/","user":{"uid":0,"gid":0}}"#,
+        let mut p = Process::from_slice(
+            br#"{"args":["sh","-c","sleep 1 &"],"cwd":"/","user":{"uid":0,"gid":0}}"#,
         )
         .unwrap();
         let injection = Injection {
             init_path: "/dev/.undertaker/init".into(),
         };
         wrap_exec(&mut p, &injection, &InitSettings::default(), Some(3)).unwrap();
-        let args = p.args().clone().unwrap();
+        let args = p.args().unwrap().unwrap();
         assert_eq!(&args[..3], ["/dev/.undertaker/init", "--scope", "child"]);
         assert!(args.contains(&"--subreaper".to_string()));
         assert_eq!(&args[args.len() - 4..], ["--", "sh", "-c", "sleep 1 &"]);

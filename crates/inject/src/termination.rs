@@ -4,9 +4,7 @@
 
 use std::{collections::HashMap, path::PathBuf};
 
-use oci_spec::runtime::Spec;
-
-use crate::AnnotationError;
+use crate::{AnnotationError, Spec};
 
 pub const ANNOTATION_TERMINATION_MESSAGE: &str = "undertaker.io/termination-message";
 pub const ANNOTATION_TERMINATION_MESSAGE_PATH: &str = "undertaker.io/termination-message-path";
@@ -57,16 +55,13 @@ pub fn termination_message_path(
 /// if there is one: the shim writes only into a file that is mounted, never creates one.
 pub fn mounted_host_file(spec: &Spec, container_path: &std::path::Path) -> Option<PathBuf> {
     spec.mounts()
-        .as_ref()?
         .iter()
         .rev()
         .find(|m| {
-            m.destination() == container_path
-                && m.options()
-                    .as_ref()
-                    .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
+            std::path::Path::new(m.destination) == container_path
+                && m.options.iter().any(|o| *o == "bind" || *o == "rbind")
         })
-        .and_then(|m| m.source().clone())
+        .and_then(|m| m.source.map(PathBuf::from))
 }
 
 #[cfg(test)]

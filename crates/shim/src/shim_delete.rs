@@ -32,10 +32,10 @@ async fn kill_leftovers(id: &str, namespace: &str, bundle: &Path, init_pid: i32)
             return None;
         }
         let report = cgroup.kill_all(CGROUP_KILL_TIMEOUT).ok()?;
-        let annotations = std::fs::read_to_string(spec_path)
+        let annotations = std::fs::read(spec_path)
             .ok()
-            .and_then(|text| serde_json::from_str::<oci_spec::runtime::Spec>(&text).ok())
-            .and_then(|spec| spec.annotations().clone())
+            .and_then(|json| undertaker_inject::Spec::from_slice(&json).ok())
+            .map(|spec| spec.annotations())
             .unwrap_or_default();
         Some((report, annotations))
     })

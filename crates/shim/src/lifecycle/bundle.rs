@@ -7,8 +7,7 @@ use std::{
 };
 
 use containerd_shim_protos::api::Mount;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use undertaker_inject::{InitSettings, Injection};
+use undertaker_inject::{InitSettings, Injection, Spec};
 
 use crate::{
     error::{Result, ShimError},
@@ -21,19 +20,14 @@ use crate::{
 pub(crate) fn read_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let what = || format!("OCI spec {}", path.display());
-    let text = std::fs::read_to_string(&path)
+    let json = std::fs::read(&path)
         .map_err(|e| ShimError::invalid(what(), format!("cannot read it: {e}")))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ShimError::invalid(what(), format!("cannot parse it: {e}")))
+    Spec::from_slice(&json).map_err(|e| ShimError::invalid(what(), format!("cannot parse it: {e}")))
 }
 
 fn write_spec(bundle: &Path, spec: &Spec) -> Result<()> {
     let path = bundle.join("config.json");
-    let json = serde_json::to_vec(spec).map_err(|e| ShimError::Json {
-        what: format!("encode OCI spec {}", path.display()),
-        source: e,
-    })?;
-    std::fs::write(&path, json).map_err(|e| ShimError::io("write OCI spec", &path, e))
+    std::fs::write(&path, spec.to_vec()).map_err(|e| ShimError::io("write OCI spec", &path, e))
 }
 
 /// Rewrites the bundle's spec so undertaker-init runs first; returns the injection and
@@ -58,16 +52,6 @@ pub(crate) fn inject_init(
     write_spec(bundle, &spec)?;
     let (read_end, write_end) = report_channel::pipe()?;
     Ok((injection, read_end, write_end))
-}
-
-pub(crate) fn has_own_pid_namespace(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|nss| {
-            nss.iter()
-                .any(|ns| ns.typ() == LinuxNamespaceType::Pid && ns.path().is_none())
-        })
 }
 
 /// Mounts containerd's rootfs mounts on `<bundle>/rootfs`; true if there were any.
@@ -112,24 +96,18 @@ pub(crate) async fn unmount_rootfs(bundle: PathBuf) {
 mod tests {
     use super::*;
 
-    fn spec_with(namespaces: &str) -> Spec {
-        serde_json::from_str(&format!(
-            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"linux":{{"namespaces":[{namespaces}]}}}}"#
-        ))
-        .unwrap()
-    }
-
     #[test]
-    fn own_pid_namespace_means_a_new_one() {
-        assert!(has_own_pid_namespace(&spec_with(
-            r#"{"type":"pid"},{"type":"mount"}"#
-        )));
-        // shareProcessNamespace: the sandbox's namespace by path.
-        assert!(!has_own_pid_namespace(&spec_with(
-            r#"{"type":"pid","path":"/proc/42/ns/pid"}"#
-        )));
-        // hostPID: no pid namespace at all.
-        assert!(!has_own_pid_namespace(&spec_with(r#"{"type":"mount"}"#)));
+    fn the_spec_is_written_back_with_every_field_it_was_read_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = r#"{"ociVersion":"1.3.0","process":{"args":["sh"],"futureField":{"a":[1]}},
+            "linux":{"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}},"futureTop":true}"#;
+        std::fs::write(dir.path().join("config.json"), original).unwrap();
+        write_spec(dir.path(), &read_spec(dir.path()).unwrap()).unwrap();
+        let written = std::fs::read(dir.path().join("config.json")).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
+            serde_json::from_str::<serde_json::Value>(original).unwrap()
+        );
     }
 
     #[test]

@@ -14,12 +14,7 @@ use undertaker_events::LeakReason;
 use undertaker_inject::InitSettings;
 
 use super::{
-    blocking,
-    bundle::{self, has_own_pid_namespace},
-    container::Container,
-    process::Process,
-    reports::Reporter,
-    seams::OciRuntime,
+    blocking, bundle, container::Container, process::Process, reports::Reporter, seams::OciRuntime,
     Core,
 };
 use crate::{
@@ -54,7 +49,7 @@ impl Core {
             })
             .await??
         };
-        let annotations = spec.annotations().clone().unwrap_or_default();
+        let annotations = spec.annotations();
         let settings = InitSettings::from_annotations(&annotations)
             .map_err(|e| ShimError::invalid(format!("container {}", req.id), e.to_string()))?;
         let termination_log = termination_log(&req.id, &spec, &annotations)?;
@@ -85,7 +80,7 @@ impl Core {
         req: &CreateTaskRequest,
         bundle: PathBuf,
         options: RuntimeOptions,
-        spec: oci_spec::runtime::Spec,
+        spec: undertaker_inject::Spec,
         annotations: HashMap<String, String>,
         settings: InitSettings,
         termination_log: Option<PathBuf>,
@@ -174,7 +169,7 @@ impl Core {
             init: init.clone(),
             execs: Mutex::new(HashMap::new()),
             rootfs: req.rootfs.clone(),
-            own_pid_namespace: has_own_pid_namespace(&spec),
+            own_pid_namespace: spec.has_own_pid_namespace(),
             io_owner,
             cgroup,
             kill_lock: tokio::sync::Mutex::new(()),
@@ -231,7 +226,7 @@ impl Core {
 /// termination message file of every container); asked for but not mounted is logged.
 fn termination_log(
     id: &str,
-    spec: &oci_spec::runtime::Spec,
+    spec: &undertaker_inject::Spec,
     annotations: &HashMap<String, String>,
 ) -> Result<Option<PathBuf>> {
     let Some(path) = undertaker_inject::termination_message_path(annotations)

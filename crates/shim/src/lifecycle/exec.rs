@@ -4,7 +4,6 @@
 
 use std::{os::fd::OwnedFd, sync::Arc};
 
-use oci_spec::runtime::Process as OciProcess;
 use undertaker_events::LeakReason;
 
 use super::{
@@ -160,15 +159,12 @@ fn wrap_exec_spec(
         return Ok((raw, None));
     };
     let what = || format!("{}: process spec", p.name());
-    let mut process: OciProcess = serde_json::from_slice(&raw).map_err(|e| ShimError::Json {
-        what: what(),
-        source: e,
-    })?;
+    let mut process =
+        undertaker_inject::Process::from_slice(&raw).map_err(|e| ShimError::Json {
+            what: what(),
+            source: e,
+        })?;
     undertaker_inject::wrap_exec(&mut process, injection, settings, Some(REPORT_FD))
         .map_err(|e| ShimError::invalid(what(), e.to_string()))?;
-    let spec = serde_json::to_vec(&process).map_err(|e| ShimError::Json {
-        what: what(),
-        source: e,
-    })?;
-    Ok((spec, Some(report_channel::pipe()?)))
+    Ok((process.to_vec(), Some(report_channel::pipe()?)))
 }
