@@ -17,13 +17,15 @@ use crate::error::{Result, TestbedError};
 use crate::layout::Layout;
 use crate::procfs;
 
-/// Restarts containerd each time it exits, writing its pid where the testbed reads it.
+/// Restarts containerd each time it exits, writing its pid where the testbed reads it; not
+/// while the hold file exists.
 const SUPERVISOR_LOOP: &str = r#"
 while [ ! -e "$TESTBED_STOP_FILE" ]; do
     "$TESTBED_CONTAINERD" --config "$TESTBED_CONFIG" &
     echo $! > "$TESTBED_PID_FILE"
     wait $!
     [ -e "$TESTBED_STOP_FILE" ] || sleep 0.1
+    while [ -e "$TESTBED_HOLD_FILE" ] && [ ! -e "$TESTBED_STOP_FILE" ]; do sleep 0.05; done
 done
 "#;
 
@@ -65,6 +67,7 @@ impl Daemon {
             .env("PATH", path)
             .env("TESTBED_CONTAINERD", containerd.program("containerd"))
             .env("TESTBED_STOP_FILE", &layout.stop_file)
+            .env("TESTBED_HOLD_FILE", &layout.hold_file)
             .env("TESTBED_CONFIG", &layout.config)
             .env("TESTBED_PID_FILE", &layout.pid_file)
             .stdin(Stdio::null())
@@ -121,6 +124,31 @@ impl Daemon {
             log: self.layout.log.clone(),
             log_tail: log_tail(&self.layout.log, 40),
         })
+    }
+
+    /// Waits (bounded) until containerd `pid` has exited; `None` (no containerd was running)
+    /// returns at once.
+    pub async fn wait_gone(&self, pid: Option<i32>, timeout: Duration) -> Result<()> {
+        let Some(pid) = pid else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        while procfs::is_running(pid) {
+            if started.elapsed() >= timeout {
+                return Err(TestbedError::NotReady {
+                    socket: self.layout.socket.clone(),
+                    waited: started.elapsed(),
+                    reason: format!(
+                        "{}: containerd {pid} did not exit after SIGTERM",
+                        self.containerd
+                    ),
+                    log: self.layout.log.clone(),
+                    log_tail: log_tail(&self.layout.log, 40),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// Sends `signal` to containerd; the supervisor loop starts a new one once it exited.

@@ -25,6 +25,8 @@ pub struct Layout {
     pub pid_file: PathBuf,
     /// Present once the supervisor loop should stop restarting containerd.
     pub stop_file: PathBuf,
+    /// While present, the supervisor loop does not start a containerd that exited again.
+    pub hold_file: PathBuf,
     /// runc's state root for runtime `runc`.
     pub runc_root: PathBuf,
     /// runc's state root for runtime `undertaker`.
@@ -50,6 +52,7 @@ impl Layout {
             log: dir.join("containerd.log"),
             pid_file: dir.join("containerd.pid"),
             stop_file: dir.join("stop"),
+            hold_file: dir.join("hold"),
             runc_root: dir.join("runc"),
             undertaker_runc_root: dir.join("runc-undertaker"),
             cni_bin: dir.join("cni/bin"),

@@ -456,19 +456,49 @@ impl Testbed {
     /// Restarts containerd (SIGTERM, the supervisor starts it again) while shims keep running,
     /// and waits until the new one serves CRI.
     pub async fn restart_containerd(&self) -> Result<()> {
+        self.restart_containerd_around(std::future::ready(())).await
+    }
+
+    /// Restarts containerd as [`Testbed::restart_containerd`] does, but runs `between` once
+    /// the old containerd has exited and before a new one starts (the supervisor loop holds
+    /// the restart until then): what happens in `between` happens while no containerd runs.
+    pub async fn restart_containerd_around<T>(
+        &self,
+        between: impl std::future::Future<Output = T>,
+    ) -> Result<T> {
         let mut daemon = self
             .daemon
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .expect("a started testbed has a daemon");
-        let previous = daemon.signal_containerd(Signal::SIGTERM);
-        let ready = daemon
-            .wait_ready(previous, self.options.ready_timeout)
-            .await;
+        let hold = &self.layout.hold_file;
+        let previous = match std::fs::write(hold, b"").map_err(TestbedError::io("create", hold)) {
+            Ok(()) => {
+                let previous = daemon.signal_containerd(Signal::SIGTERM);
+                daemon
+                    .wait_gone(previous, self.options.ready_timeout)
+                    .await
+                    .map(|()| previous)
+            }
+            Err(e) => Err(e),
+        };
+        let value = match previous {
+            Ok(_) => Some(between.await),
+            Err(_) => None,
+        };
+        let released = std::fs::remove_file(hold).map_err(TestbedError::io("remove", hold));
+        let ready = match (previous, released) {
+            (Ok(previous), Ok(())) => {
+                daemon
+                    .wait_ready(previous, self.options.ready_timeout)
+                    .await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         *self.daemon.lock().unwrap_or_else(|e| e.into_inner()) = Some(daemon);
         *self.cri.lock().unwrap_or_else(|e| e.into_inner()) = Some(ready?);
-        Ok(())
+        Ok(value.expect("`between` ran: containerd stopped"))
     }
 
     /// Everything of this testbed's pods still on the host (see [`Leftovers`]).
