@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use undertaker_e2e::IDLE_SCRIPT;
 use undertaker_testbed::{stream_lines, Container, HostProcess, LogStream, Testbed};
 
-use crate::support::{wait_for_cmdline, WAIT};
+use crate::support::{wait_for_cmdline, wait_until, WAIT};
 
 undertaker_e2e::undertaker_only!(
     init_false_runs_the_command_as_pid1,
@@ -31,9 +31,16 @@ async fn init_false_runs_the_command_as_pid1(testbed: Arc<Testbed>) -> anyhow::R
         .run()
         .await?;
 
+    // StartContainer returns once runc has told its `runc init` to exec the command, which
+    // may not have happened yet (a CI run read "/usr/sbin/runc init" here under load): wait
+    // until PID 1 runs something else.
     let pid1 = async |container: &Container| {
         let pid = container.pid().await?;
-        HostProcess::read(pid).with_context(|| format!("pid {pid} of {} is gone", container.name()))
+        let what = format!("PID 1 ({pid}) of {} to exec its command", container.name());
+        wait_until(&what, WAIT, || {
+            HostProcess::read(pid).filter(|process| !is_runc_init(&process.cmdline))
+        })
+        .await
     };
     let injected = pid1(&with_init).await?;
     ensure!(
@@ -57,6 +64,13 @@ async fn init_false_runs_the_command_as_pid1(testbed: Arc<Testbed>) -> anyhow::R
         inside.stdout
     );
     Ok(())
+}
+
+/// `runc init` (any path to runc): the runtime's own process before it execs the command.
+fn is_runc_init(cmdline: &str) -> bool {
+    let mut words = cmdline.split_whitespace();
+    let program = words.next().unwrap_or("");
+    (program == "runc" || program.ends_with("/runc")) && words.next() == Some("init")
 }
 
 /// A value undertaker cannot use fails the container, with an error naming the annotation,

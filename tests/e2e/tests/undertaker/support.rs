@@ -132,10 +132,14 @@ pub async fn wait_for_marked(
     marker: &str,
     count: usize,
 ) -> anyhow::Result<Vec<HostProcess>> {
+    // Processes that run a marked binary: not a shell forked to exec one, whose command line
+    // (its parent's until the exec) holds the marker too (a CI run counted one, then the
+    // shim named it as it was when it was killed: the shell, mid-exec).
+    let program = format!("/tmp/{marker}/");
     wait_until(&format!("{count} processes marked {marker}"), WAIT, || {
         let marked: Vec<HostProcess> = processes()
             .into_iter()
-            .filter(|process| !process.is_zombie() && process.cmdline.contains(marker))
+            .filter(|process| !process.is_zombie() && process.cmdline.starts_with(&program))
             .collect();
         (marked.len() == count).then_some(marked)
     })
