@@ -472,33 +472,31 @@ impl Testbed {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .expect("a started testbed has a daemon");
-        let hold = &self.layout.hold_file;
-        let previous = match std::fs::write(hold, b"").map_err(TestbedError::io("create", hold)) {
-            Ok(()) => {
-                let previous = daemon.signal_containerd(Signal::SIGTERM);
-                daemon
-                    .wait_gone(previous, self.options.ready_timeout)
-                    .await
-                    .map(|()| previous)
-            }
+        let restarted = self.restart_held(&mut daemon, between).await;
+        *self.daemon.lock().unwrap_or_else(|e| e.into_inner()) = Some(daemon);
+        let (value, cri) = restarted?;
+        *self.cri.lock().unwrap_or_else(|e| e.into_inner()) = Some(cri);
+        Ok(value)
+    }
+
+    /// Stops containerd with the hold file in place, runs `between`, removes the hold file
+    /// (also when the stop failed) and waits for the new containerd.
+    async fn restart_held<T>(
+        &self,
+        daemon: &mut Daemon,
+        between: impl std::future::Future<Output = T>,
+    ) -> Result<(T, CriClient)> {
+        let (hold, timeout) = (&self.layout.hold_file, self.options.ready_timeout);
+        std::fs::write(hold, b"").map_err(TestbedError::io("create", hold))?;
+        let previous = daemon.signal_containerd(Signal::SIGTERM);
+        let value = match daemon.wait_gone(previous, timeout).await {
+            Ok(()) => Ok(between.await),
             Err(e) => Err(e),
         };
-        let value = match previous {
-            Ok(_) => Some(between.await),
-            Err(_) => None,
-        };
         let released = std::fs::remove_file(hold).map_err(TestbedError::io("remove", hold));
-        let ready = match (previous, released) {
-            (Ok(previous), Ok(())) => {
-                daemon
-                    .wait_ready(previous, self.options.ready_timeout)
-                    .await
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        *self.daemon.lock().unwrap_or_else(|e| e.into_inner()) = Some(daemon);
-        *self.cri.lock().unwrap_or_else(|e| e.into_inner()) = Some(ready?);
-        Ok(value.expect("`between` ran: containerd stopped"))
+        let value = value?;
+        released?;
+        Ok((value, daemon.wait_ready(previous, timeout).await?))
     }
 
     /// Everything of this testbed's pods still on the host (see [`Leftovers`]).

@@ -20,10 +20,11 @@ use containerd_shim_protos::shim_async::{Client, TaskClient};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use undertaker_reliability::host::shim_socket;
 use undertaker_reliability::own_shim::context;
 use undertaker_reliability::workloads::{exit_on_term_script, exit_on_usr1_script};
 use undertaker_reliability::{undertaker_only, wait_for_commands, WAIT};
-use undertaker_testbed::{api as cri, Container, Pod, ProcessInfo, Testbed, CRI_NAMESPACE};
+use undertaker_testbed::{api as cri, Container, Pod, ProcessInfo, Testbed};
 
 undertaker_only!(ten_running_pods_survive_a_containerd_restart);
 
@@ -143,15 +144,9 @@ async fn ten_running_pods_survive_a_containerd_restart(
 /// Waits (bounded by [`WAIT`]) until the shim serving container `id` says, over its own Task
 /// API (containerd is down), that the container's task stopped; returns its exit status.
 async fn stopped_in_its_shim(testbed: &Testbed, id: &str) -> anyhow::Result<u32> {
-    let bundle = testbed
-        .state_dir()
-        .join("io.containerd.runtime.v2.task")
-        .join(CRI_NAMESPACE)
-        .join(id);
-    let address = std::fs::read_to_string(bundle.join("address"))
-        .with_context(|| format!("read the shim address of {id}"))?;
+    let address = format!("unix://{}", shim_socket(testbed, id)?.display());
     let task = TaskClient::new(
-        Client::connect(address.trim())
+        Client::connect(&address)
             .await
             .with_context(|| format!("connect to the shim of {id} at {address}"))?,
     );
