@@ -32,17 +32,40 @@ struct Args {
     /// Only the inits whose names contain this.
     #[arg(long)]
     only: Option<String>,
+    /// Another build of undertaker-init to compare, as NAME=PATH (repeatable): e.g. the
+    /// main branch's beside a change.
+    #[arg(long = "extra-init", value_name = "NAME=PATH", value_parser = parse_extra_init)]
+    extra_inits: Vec<(String, PathBuf)>,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
 }
 
-fn inits(only: Option<&str>) -> Result<Vec<Init>> {
+fn parse_extra_init(value: &str) -> Result<(String, PathBuf), String> {
+    match value.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.into(), PathBuf::from(path)))
+        }
+        _ => Err(format!("{value:?} is not NAME=PATH")),
+    }
+}
+
+fn inits(only: Option<&str>, extra: &[(String, PathBuf)]) -> Result<Vec<Init>> {
     let mut inits = vec![Init {
         name: "undertaker-init".into(),
         path: locate::undertaker_init()?,
         args: vec!["--".into()],
     }];
+    for (name, path) in extra {
+        if !path.is_file() {
+            anyhow::bail!("--extra-init {name}: {} is not a file", path.display());
+        }
+        inits.push(Init {
+            name: name.clone(),
+            path: path.clone(),
+            args: vec!["--".into()],
+        });
+    }
     for (name, path) in locate::OTHER_INITS {
         if !std::path::Path::new(path).exists() {
             eprintln!("{name}: {path} not installed, skipped");
@@ -66,7 +89,7 @@ fn inits(only: Option<&str>) -> Result<Vec<Init>> {
 fn main() -> Result<()> {
     undertaker_init_bench::workload::run_if_requested();
     let args = Args::parse();
-    let inits = inits(args.only.as_deref())?;
+    let inits = inits(args.only.as_deref(), &args.extra_inits)?;
     let rounds = args.repeat.max(1);
     let mut results = Vec::new();
     for init in &inits {
@@ -154,4 +177,20 @@ fn main() -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extra_init_is_a_name_and_a_path() {
+        assert_eq!(
+            parse_extra_init("main=/tmp/undertaker-init"),
+            Ok(("main".into(), PathBuf::from("/tmp/undertaker-init")))
+        );
+        for bad in ["/tmp/undertaker-init", "=/tmp/x", "main=", ""] {
+            assert!(parse_extra_init(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -38,7 +38,9 @@ impl Supervisor {
     /// that it was stopped (SIGCHLD does not queue: a stop can hide behind any other child's exit).
     pub(crate) fn check_main(&mut self) {
         if !self.jobs.on_terminal {
-            let _ = self.reap_one(self.main_pid);
+            if let Ok(Some(exit)) = sys::reap(self.main_pid) {
+                self.on_exit(exit, Comm::default());
+            }
             return;
         }
         match sys::reap_or_stopped(self.main_pid) {
