@@ -10,6 +10,7 @@ use undertaker_cri::{api, CriClient};
 use crate::cri_log::{read_cri_log, LogLine};
 use crate::driver::CgroupDriver;
 use crate::error::{Result, TestbedError};
+use crate::host_processes::HostProcess;
 use crate::pod::Pod;
 
 /// How often state is polled while waiting for a container.
@@ -307,6 +308,32 @@ impl Container {
             })
     }
 
+    /// The container's PID 1 once it runs the container's own program, not the OCI runtime's:
+    /// StartContainer returns once the runtime has told its child to exec, which may not have
+    /// happened yet (CI runs read `/usr/sbin/runc init` as PID 1, and hashed runc's binary as
+    /// its executable, under load). Polls until then or `timeout`.
+    pub async fn pid1_after_exec(&self, timeout: Duration) -> Result<HostProcess> {
+        let started = Instant::now();
+        let mut last = None;
+        loop {
+            let pid = self.pid().await?;
+            match HostProcess::read(pid) {
+                Some(process) if !is_runtime_before_exec(&process.cmdline) => return Ok(process),
+                process => last = process.or(last),
+            }
+            if started.elapsed() >= timeout {
+                return Err(TestbedError::Timeout {
+                    what: format!(
+                        "PID 1 of container {} to exec its program (last seen: {last:?})",
+                        self.name
+                    ),
+                    timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The container's exit code if it has exited, else `None`.
     pub async fn exit_code(&self) -> Result<Option<i32>> {
         let status = self.status().await?;
@@ -430,6 +457,40 @@ impl Container {
                 });
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// `runc init`, or crun's child before it execs (crun's own arguments): the OCI runtime's
+/// process that becomes the container's, by whatever path the runtime was run.
+fn is_runtime_before_exec(cmdline: &str) -> bool {
+    let mut words = cmdline.split_whitespace();
+    let program = words.next().unwrap_or("");
+    let name = program.rsplit('/').next().unwrap_or(program);
+    (name == "runc" && words.next() == Some("init")) || name == "crun"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_runtime_before_exec;
+
+    #[test]
+    fn the_runtime_before_exec_is_runc_init_or_crun() {
+        for before in [
+            "runc init",
+            "/usr/sbin/runc init",
+            "/usr/bin/crun --root /run/crun create --bundle /b id",
+        ] {
+            assert!(is_runtime_before_exec(before), "{before:?}");
+        }
+        for after in [
+            "/dev/.undertaker/init -- sh -c sleep 1000",
+            "sh -c runc init",
+            "/usr/sbin/runc",
+            "runc-wrapper init",
+            "",
+        ] {
+            assert!(!is_runtime_before_exec(after), "{after:?}");
         }
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use undertaker_e2e::IDLE_SCRIPT;
-use undertaker_testbed::{stream_lines, Container, HostProcess, LogStream, Testbed};
+use undertaker_testbed::{stream_lines, Container, LogStream, Testbed};
 
-use crate::support::{wait_for_cmdline, wait_until, WAIT};
+use crate::support::{wait_for_cmdline, WAIT};
 
 undertaker_e2e::undertaker_only!(
     init_false_runs_the_command_as_pid1,
@@ -31,24 +31,13 @@ async fn init_false_runs_the_command_as_pid1(testbed: Arc<Testbed>) -> anyhow::R
         .run()
         .await?;
 
-    // StartContainer returns once runc has told its `runc init` to exec the command, which
-    // may not have happened yet (a CI run read "/usr/sbin/runc init" here under load): wait
-    // until PID 1 runs something else.
-    let pid1 = async |container: &Container| {
-        let pid = container.pid().await?;
-        let what = format!("PID 1 ({pid}) of {} to exec its command", container.name());
-        wait_until(&what, WAIT, || {
-            HostProcess::read(pid).filter(|process| !is_runc_init(&process.cmdline))
-        })
-        .await
-    };
-    let injected = pid1(&with_init).await?;
+    let injected = with_init.pid1_after_exec(WAIT).await?;
     ensure!(
         injected.cmdline.starts_with(INIT_PATH) && injected.cmdline.ends_with(IDLE_SCRIPT),
         "PID 1 of the default container is {:?}, expected {INIT_PATH} … -- sh -c …",
         injected.cmdline
     );
-    let own = pid1(&without_init).await?;
+    let own = without_init.pid1_after_exec(WAIT).await?;
     ensure!(
         own.cmdline == format!("sh -c {IDLE_SCRIPT}"),
         "PID 1 with undertaker.io/init=false is {:?}, expected the command itself",
@@ -64,13 +53,6 @@ async fn init_false_runs_the_command_as_pid1(testbed: Arc<Testbed>) -> anyhow::R
         inside.stdout
     );
     Ok(())
-}
-
-/// `runc init` (any path to runc): the runtime's own process before it execs the command.
-fn is_runc_init(cmdline: &str) -> bool {
-    let mut words = cmdline.split_whitespace();
-    let program = words.next().unwrap_or("");
-    (program == "runc" || program.ends_with("/runc")) && words.next() == Some("init")
 }
 
 /// A value undertaker cannot use fails the container, with an error naming the annotation,

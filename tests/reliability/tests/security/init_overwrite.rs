@@ -87,10 +87,13 @@ async fn the_init_cannot_be_overwritten_from_inside(testbed: Arc<Testbed>) -> an
 
     // Containers started afterwards run the host's init, unchanged.
     let later = pod.container("later").shell(IDLE_SCRIPT).run().await?;
-    let exe = format!("/proc/{}/exe", later.pid().await?);
+    // PID 1 once it runs its program: right after StartContainer it may still be `runc init`.
+    let pid1 = later.pid1_after_exec(EXEC_TIMEOUT).await?;
+    let exe = format!("/proc/{}/exe", pid1.pid);
     ensure!(
         sha256_file(exe.as_ref())? == host_hash,
-        "a later container's init is not the host's undertaker-init"
+        "a later container's init is not the host's undertaker-init: PID 1 {pid1:?}, {exe} -> {:?}",
+        std::fs::read_link(&exe)
     );
     pod.stop_and_remove().await?;
     privileged_pod.stop_and_remove().await?;
