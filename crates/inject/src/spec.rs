@@ -195,6 +195,32 @@ mod tests {
     }
 
     #[test]
+    fn numbers_read_back_exactly_as_written() {
+        // The fuzzer's find: an integer too large for u64 (here 10^70 + 24) is read as a
+        // float, which without serde_json's float_roundtrip came out as 9.999999999999999e69,
+        // and the spec the shim wrote read back different again.
+        let huge = format!("1{}24", "0".repeat(68));
+        let text = format!(
+            r#"{{"n": [{huge}, 1e70, 0.1, 5e-324, 1.7976931348623157e308,
+                                    18446744073709551615, -9223372036854775808, 3]}}"#
+        );
+        let written = Spec::from_slice(text.as_bytes()).unwrap().to_vec();
+        let read: Value = serde_json::from_slice(&written).unwrap();
+        let floats: Vec<f64> = read["n"].as_array().unwrap()[..5]
+            .iter()
+            .map(|n| n.as_f64().unwrap())
+            .collect();
+        assert_eq!(floats, [1e70, 1e70, 0.1, 5e-324, f64::MAX]);
+        assert_eq!(read["n"][5].as_u64(), Some(u64::MAX));
+        assert_eq!(read["n"][6].as_i64(), Some(i64::MIN));
+        let again = Spec::from_slice(&written).unwrap().to_vec();
+        assert_eq!(
+            String::from_utf8_lossy(&again),
+            String::from_utf8_lossy(&written)
+        );
+    }
+
+    #[test]
     fn only_json_objects_are_specs() {
         assert!(Spec::from_slice(b"[]").is_err());
         assert!(Spec::from_slice(b"{").is_err());
