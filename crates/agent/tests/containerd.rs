@@ -16,7 +16,7 @@ use support::running::{publish, testbed, with_api, RunningAgent, WAIT};
 
 /// A main process that leaves a TERM-proof process behind when it exits: the inner shell
 /// ignores TERM and execs its last command, so one `sleep 1000` that ignores TERM is left.
-const LEAK_SCRIPT: &str = r#"sh -c "trap \"\" TERM; sleep 1000" & sleep 0.2; exit 0"#;
+const LEAK_SCRIPT: &str = r#"sh -c "trap \"\" TERM; sleep 1000" & until [ "$(tr '\0' ' ' < /proc/$!/cmdline 2>/dev/null)" = "sleep 1000 " ]; do sleep 0.01; done; exit 0"#;
 /// 50 orphans: each `sleep 0` outlives the subshell that started it, so its parent becomes
 /// the container's init, which must reap it (undertaker-init does, and reports it).
 const ORPHAN_SCRIPT: &str = "for i in $(seq 50); do (sleep 0 &); done; exec sleep 1000";

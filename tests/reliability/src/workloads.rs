@@ -7,9 +7,11 @@ use crate::wait::wait_for_commands;
 /// The drain-timeout annotation.
 pub const DRAIN_ANNOTATION: &str = "undertaker.io/drain-timeout";
 
-/// The leak workload: the main shell starts a child that ignores TERM and exits 0 at once,
-/// so the init must TERM, wait the drain timeout, KILL and report the leftover.
-pub const LEAK_SCRIPT: &str = r#"sh -c "trap \"\" TERM; sleep 1000" & sleep 0.1; exit 0"#;
+/// The leak workload: the main shell starts a child that ignores TERM and exits 0 as soon as
+/// that child runs `sleep 1000`, so the init must TERM, wait the drain timeout, KILL and report
+/// the leftover. (It waited a fixed 0.1 s before: under load the child was still a shell that
+/// had not ignored TERM yet, and the init reported it `by=term` as that shell, CI15.)
+pub const LEAK_SCRIPT: &str = r#"sh -c "trap \"\" TERM; sleep 1000" & until [ "$(tr '\0' ' ' < /proc/$!/cmdline 2>/dev/null)" = "sleep 1000 " ]; do sleep 0.01; done; exit 0"#;
 
 /// The command line of the leak workload's leftover: `sh -c` execs its last command, which
 /// keeps the ignored TERM.
