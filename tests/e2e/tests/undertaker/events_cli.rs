@@ -41,7 +41,10 @@ async fn events_json_shows_each_event_with_its_pod(testbed: Arc<Testbed>) -> any
         .annotation(DRAIN_ANNOTATION, DRAIN_TIMEOUT)
         .run()
         .await?;
-    let body = "( sleep 0.1 & ); sleep 0.5; daemon - 1010; echo done";
+    // The orphan is reaped (its /proc entry outlives it as a zombie) before the daemon starts
+    // and the script exits: waiting a fixed time instead could leave it to the drain under load.
+    let body = "( sleep 0.1 & echo $! > $M/orphan ); read o < $M/orphan; \
+                while [ -e /proc/$o ]; do sleep 0.02; done; daemon - 1010; echo done";
     let container = marked_container(&pod, "reporter", &marker, body)
         .run()
         .await?;
